@@ -1,0 +1,84 @@
+import { Packr } from 'msgpackr';
+import type { z } from 'zod';
+import { CairnError } from './errors.js';
+import { displayKey } from './keys.js';
+
+/**
+ * Values are msgpack, without msgpackr's shared record structures: every value decodes on
+ * its own, so a damaged value never affects another. msgpackr renames a `__proto__` key on
+ * decode, so stored data cannot reach object prototypes.
+ */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+export function encode(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+export function decodeRaw(key: string, bytes: Uint8Array): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch (cause) {
+    throw corrupt(key, 'cannot be decoded', cause);
+  }
+}
+
+/** Decodes and validates a stored value; anything wrong is `CORRUPT_RECORD` naming the key. */
+export function decode<T>(key: string, bytes: Uint8Array, schema: z.ZodType<T>): T {
+  const raw = decodeRaw(key, bytes);
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw corrupt(key, 'does not match its schema', parsed.error);
+  return parsed.data;
+}
+
+function corrupt(key: string, what: string, cause: unknown): CairnError {
+  const shown = displayKey(key);
+  return new CairnError('CORRUPT_RECORD', `The record at "${shown}" ${what}`, {
+    cause,
+    details: { key: shown },
+  });
+}
+
+/**
+ * Throws `NOT_SERIALIZABLE` naming the path of the first value that cannot be stored and
+ * read back as the same data: functions, symbols, bigints, class instances, cycles.
+ * Allowed: null, undefined, booleans, finite and non-finite numbers, strings, Dates,
+ * Uint8Arrays, arrays and plain objects.
+ */
+export function assertSerializable(value: unknown, path: string): void {
+  walk(value, path, new Set());
+}
+
+function walk(value: unknown, path: string, seen: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return;
+    case 'object':
+      break;
+    default:
+      throw notSerializable(path, `a ${typeof value}`);
+  }
+  if (value === null || value instanceof Date || value instanceof Uint8Array) return;
+  if (seen.has(value)) throw notSerializable(path, 'a circular reference');
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) walk(value[i], `${path}[${i}]`, seen);
+  } else {
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+      throw notSerializable(path, `an instance of ${name}`);
+    }
+    for (const k of Object.keys(value))
+      walk((value as Record<string, unknown>)[k], `${path}.${k}`, seen);
+  }
+  seen.delete(value);
+}
+
+function notSerializable(path: string, what: string): CairnError {
+  return new CairnError('NOT_SERIALIZABLE', `${path} is ${what}, which cannot be stored`, {
+    details: { path },
+  });
+}

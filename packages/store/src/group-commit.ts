@@ -1,0 +1,100 @@
+import { CairnError } from './errors.js';
+
+/** A value to put, or `null` to delete. */
+export type WriteValue = Uint8Array | null;
+
+export interface BatchWriter {
+  /** Writes every entry in one atomic batch, synced when `sync` is true. */
+  write(entries: ReadonlyMap<string, WriteValue>, sync: boolean): Promise<void>;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit. Writes issued in the same turn of the event loop are written as one batch;
+ * while a batch is being written, new writes gather for the next one. A batch is synced
+ * when any write in it asked for durability and the store is `strict`. A later write of
+ * the same key in the same batch replaces the earlier one, so a step's "started" marker
+ * and its result, when both arrive before the flush, cost one put.
+ */
+export class GroupCommitter {
+  readonly #writer: BatchWriter;
+  readonly #syncDurable: boolean;
+  #pending = new Map<string, WriteValue>();
+  #waiters: Waiter[] = [];
+  #durable = false;
+  #scheduled = false;
+  #inflight: Promise<void> | null = null;
+  #batches = 0;
+
+  constructor(writer: BatchWriter, syncDurable: boolean) {
+    this.#writer = writer;
+    this.#syncDurable = syncDurable;
+  }
+
+  /** How many batches have been written (for tests and benchmarks). */
+  get batches(): number {
+    return this.#batches;
+  }
+
+  write(entries: Iterable<readonly [string, WriteValue]>, durable: boolean): Promise<void> {
+    for (const [k, v] of entries) this.#pending.set(k, v);
+    if (durable) this.#durable = true;
+    const done = new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+    });
+    this.#schedule();
+    return done;
+  }
+
+  /** Resolves when everything written so far is on disk (or has failed). */
+  async flush(): Promise<void> {
+    while (this.#inflight !== null || this.#waiters.length > 0) {
+      if (this.#inflight) await this.#inflight;
+      else await this.#run();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#inflight) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#run();
+    });
+  }
+
+  #run(): Promise<void> {
+    if (this.#inflight) return this.#inflight;
+    if (this.#waiters.length === 0) return Promise.resolve();
+    const entries = this.#pending;
+    const waiters = this.#waiters;
+    const sync = this.#durable && this.#syncDurable;
+    this.#pending = new Map();
+    this.#waiters = [];
+    this.#durable = false;
+    const inflight = this.#writer.write(entries, sync).then(
+      () => {
+        this.#batches++;
+        for (const w of waiters) w.resolve();
+      },
+      (cause: unknown) => {
+        const error =
+          cause instanceof CairnError
+            ? cause
+            : new CairnError('WRITE_FAILED', 'A batch could not be written to the store', {
+                cause,
+              });
+        for (const w of waiters) w.reject(error);
+      },
+    );
+    this.#inflight = inflight.finally(() => {
+      this.#inflight = null;
+      if (this.#waiters.length > 0) void this.#run();
+    });
+    return this.#inflight;
+  }
+}

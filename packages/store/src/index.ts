@@ -1,0 +1,57 @@
+export { CairnError, ERROR_CODES, isCairnError } from './errors.js';
+export type { CairnErrorOptions, ErrorCode } from './errors.js';
+export {
+  AttemptSchema,
+  ErrorInfoSchema,
+  IdSchema,
+  LOG_LEVELS,
+  LogLineSchema,
+  RUN_STATUSES,
+  RunSchema,
+  RunStatusSchema,
+  TASK_KINDS,
+  TASK_STATUSES,
+  TERMINAL_STATUSES,
+  TaskSchema,
+  TaskStatusSchema,
+} from './records.js';
+export type {
+  Attempt,
+  ErrorInfo,
+  LogInput,
+  LogLevel,
+  LogLine,
+  Run,
+  RunStatus,
+  Task,
+  TaskKind,
+  TaskStatus,
+  Timer,
+} from './records.js';
+export { MAX_LIMIT, Store } from './store.js';
+export type {
+  Checkpoint,
+  CheckpointOptions,
+  CorruptRecord,
+  Durability,
+  InboxEntry,
+  InboxRef,
+  IntegrityProblem,
+  IntegrityReport,
+  ListRunsQuery,
+  ListWaitingQuery,
+  Page,
+  StoreStatus,
+  StoreSupports,
+} from './store.js';
+export { LevelBackedStore, LevelStore, MemoryStore } from './level-store.js';
+export type {
+  LevelBackedStoreOptions,
+  LevelStoreOptions,
+  MemoryStoreOptions,
+} from './level-store.js';
+export { CURRENT_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
+export type { LevelDb, Migration, MigrationContext, MigrationProgress } from './migrations.js';
+export { DEFAULT_STORE_DIR, STORE_DIR_ENV, resolveStorePath } from './paths.js';
+export { uuidv7, isUuid } from './ids.js';
+export { assertSerializable } from './codec.js';

@@ -1,0 +1,62 @@
+import { PREFIX, key, orderKey, timerKey, waitingKey } from './keys.js';
+import { RUN_STATUSES, type Run, type Task } from './records.js';
+
+/**
+ * Index entries and timers are pure functions of the records they belong to. A checkpoint
+ * writes the entries of each record's new state and deletes every other entry of the same
+ * family, so no read of the previous state is needed and a crash can never leave an index
+ * disagreeing with its record (they are in one batch). The integrity check uses the same
+ * functions.
+ */
+export function runIndexKeys(run: Run): string[] {
+  const order = orderKey(run.createdAt, run.id);
+  return [
+    key(PREFIX.idxAll, order),
+    key(PREFIX.idxStatus, run.status, order),
+    key(PREFIX.idxWorkflow, run.workflow, order),
+    key(PREFIX.idxNamespace, run.namespace, order),
+    key(PREFIX.idxNamespaceStatus, run.namespace, run.status, order),
+  ];
+}
+
+/** Entries that this run could have had in an earlier status, and must not have now. */
+export function runStaleKeys(run: Run): string[] {
+  const order = orderKey(run.createdAt, run.id);
+  const stale: string[] = [];
+  for (const status of RUN_STATUSES) {
+    if (status === run.status) continue;
+    stale.push(key(PREFIX.idxStatus, status, order));
+    stale.push(key(PREFIX.idxNamespaceStatus, run.namespace, status, order));
+  }
+  return stale;
+}
+
+/** When the task's timer fires, if it has one. */
+export function taskTimerAt(task: Task): number | null {
+  if (task.kind === 'sleep') return task.wakeAt ?? null;
+  if (task.kind === 'wait') return task.timeoutAt ?? null;
+  return null;
+}
+
+export function taskIndexKeys(task: Task): string[] {
+  const keys: string[] = [];
+  if (task.status === 'waiting') keys.push(waitingKey(task.runId, task.taskId));
+  const at = taskTimerAt(task);
+  if (at !== null && (task.status === 'waiting' || task.status === 'sleeping')) {
+    keys.push(timerKey(at, task.runId, task.taskId));
+  }
+  return keys;
+}
+
+export function taskStaleKeys(task: Task): string[] {
+  if (task.kind !== 'wait' && task.kind !== 'sleep') return [];
+  const stale: string[] = [];
+  if (task.kind === 'wait' && task.status !== 'waiting') {
+    stale.push(waitingKey(task.runId, task.taskId));
+  }
+  const at = taskTimerAt(task);
+  if (at !== null && task.status !== 'waiting' && task.status !== 'sleeping') {
+    stale.push(timerKey(at, task.runId, task.taskId));
+  }
+  return stale;
+}

@@ -1,0 +1,628 @@
+import { mkdirSync } from 'node:fs';
+import { ClassicLevel } from 'classic-level';
+import { MemoryLevel } from 'memory-level';
+import { decode, decodeRaw, encode } from './codec.js';
+import { CairnError } from './errors.js';
+import { GroupCommitter, type WriteValue } from './group-commit.js';
+import { runIndexKeys, runStaleKeys, taskIndexKeys, taskStaleKeys } from './indexes.js';
+import {
+  DERIVED_PREFIXES,
+  PREFIX,
+  SEP,
+  displayKey,
+  inboxKey,
+  key,
+  lastPart,
+  logKey,
+  metaKey,
+  prefixRange,
+  runKey,
+  taskKey,
+} from './keys.js';
+import { migrate, type LevelDb, type Migration, type MigrationProgress } from './migrations.js';
+import { resolveStorePath } from './paths.js';
+import { LogLineSchema, RunSchema, TaskSchema } from './records.js';
+import type { LogInput, LogLine, Run, Task, Timer } from './records.js';
+import {
+  Store,
+  type Checkpoint,
+  type CorruptRecord,
+  type Durability,
+  type InboxEntry,
+  type IntegrityProblem,
+  type IntegrityReport,
+  type ListRunsQuery,
+  type ListWaitingQuery,
+  type Page,
+  type StoreSupports,
+} from './store.js';
+import { z } from 'zod';
+
+const EMPTY = new Uint8Array(0);
+const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
+
+export interface LevelBackedStoreOptions {
+  /** @default 'strict' */
+  readonly durability?: Durability;
+  /**
+   * The largest encoded record accepted; larger ones are refused with `VALUE_TOO_LARGE`.
+   * @default 16 MiB
+   */
+  readonly maxRecordBytes?: number;
+  /** Called as a migration advances (long migrations report here). */
+  readonly onMigrationProgress?: (progress: MigrationProgress) => void;
+  /** Records per migration batch. @default 500 */
+  readonly migrationBatchSize?: number;
+  /** Replaces the built-in migrations (tests). */
+  readonly migrations?: readonly Migration[];
+  /** Replaces the format version this code writes (tests). */
+  readonly targetSchemaVersion?: number;
+}
+
+/**
+ * The store on any abstract-level database. `LevelStore` (LevelDB on disk) and
+ * `MemoryStore` (memory-level) are this class with a different database, so the fast
+ * in-memory tests run exactly the code path of production.
+ */
+export abstract class LevelBackedStore extends Store {
+  readonly durability: Durability;
+  #db: LevelDb | null = null;
+  #committer: GroupCommitter | null = null;
+  #schemaVersion = -1;
+  #creating = new Set<string>();
+  #logSeq = 0;
+  readonly #options: LevelBackedStoreOptions;
+  readonly #maxRecordBytes: number;
+
+  constructor(options: LevelBackedStoreOptions = {}) {
+    super();
+    if (typeof options !== 'object' || options === null) {
+      throw Object.assign(new TypeError('options must be an object'), { code: 'INVALID_ARGUMENT' });
+    }
+    const durability = options.durability ?? 'strict';
+    if (durability !== 'strict' && durability !== 'process') {
+      throw new CairnError('INVALID_ARGUMENT', `durability must be "strict" or "process"`);
+    }
+    this.durability = durability;
+    this.#options = options;
+    this.#maxRecordBytes = options.maxRecordBytes ?? 16 * 1024 * 1024;
+  }
+
+  /** Creates the underlying database (not yet open). */
+  protected abstract _createDb(): LevelDb;
+
+  /** The raw database, for tools and tests that inspect or damage bytes. */
+  get level(): LevelDb {
+    if (!this.#db) throw new CairnError('STORE_CLOSED', 'The store is not open');
+    return this.#db;
+  }
+
+  get schemaVersion(): number {
+    return this.#schemaVersion;
+  }
+
+  /** Batches written so far by group commit. */
+  get batchesWritten(): number {
+    return this.#committer?.batches ?? 0;
+  }
+
+  protected async _open(): Promise<void> {
+    const db = this._createDb();
+    try {
+      await db.open();
+    } catch (cause) {
+      throw this.#openError(cause);
+    }
+    try {
+      this.#schemaVersion = await migrate(db, this.location ?? 'memory', {
+        ...(this.#options.migrationBatchSize === undefined
+          ? {}
+          : { batchSize: this.#options.migrationBatchSize }),
+        onProgress: this.#options.onMigrationProgress,
+        ...(this.#options.migrations ? { migrations: this.#options.migrations } : {}),
+        ...(this.#options.targetSchemaVersion === undefined
+          ? {}
+          : { target: this.#options.targetSchemaVersion }),
+      });
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    this.#db = db;
+    this.#committer = new GroupCommitter(
+      { write: (entries, sync) => this.#writeBatch(entries, sync) },
+      this.durability === 'strict',
+    );
+  }
+
+  #openError(cause: unknown): CairnError {
+    const where = this.location ?? 'memory';
+    let c: unknown = cause;
+    while (c instanceof Error) {
+      if ((c as { code?: unknown }).code === 'LEVEL_LOCKED') {
+        return new CairnError(
+          'STORE_LOCKED',
+          `The store at ${where} is open in another process. LevelDB allows one process at a time: stop that process, or point this one at another directory.`,
+          { cause, details: { location: where } },
+        );
+      }
+      c = c.cause;
+    }
+    return new CairnError('STORE_OPEN_FAILED', `The store at ${where} could not be opened`, {
+      cause,
+      details: { location: where },
+    });
+  }
+
+  protected async _close(): Promise<void> {
+    await this.#committer?.flush();
+    await this.#db?.close();
+    this.#db = null;
+    this.#committer = null;
+  }
+
+  async #writeBatch(entries: ReadonlyMap<string, WriteValue>, sync: boolean): Promise<void> {
+    const db = this.level;
+    const batch = db.batch();
+    for (const [k, v] of entries) {
+      if (v === null) batch.del(k);
+      else batch.put(k, v);
+    }
+    await batch.write({ sync });
+  }
+
+  #write(entries: Iterable<readonly [string, WriteValue]>, durable = true): Promise<void> {
+    if (!this.#committer) throw new CairnError('STORE_CLOSED', 'The store is not open');
+    return this.#committer.write(entries, durable);
+  }
+
+  #encode(k: string, value: unknown): Uint8Array {
+    const bytes = encode(value);
+    if (bytes.byteLength > this.#maxRecordBytes) {
+      throw new CairnError(
+        'VALUE_TOO_LARGE',
+        `The record at "${displayKey(k)}" is ${bytes.byteLength} bytes; the limit is ${this.#maxRecordBytes}`,
+        { details: { key: displayKey(k), bytes: bytes.byteLength, limit: this.#maxRecordBytes } },
+      );
+    }
+    return bytes;
+  }
+
+  #runEntries(run: Run, out: [string, WriteValue][]): void {
+    const k = runKey(run.id);
+    out.push([k, this.#encode(k, run)]);
+    for (const ik of runIndexKeys(run)) out.push([ik, EMPTY]);
+    for (const sk of runStaleKeys(run)) out.push([sk, null]);
+  }
+
+  #taskEntries(task: Task, out: [string, WriteValue][]): void {
+    const k = taskKey(task.runId, task.taskId);
+    out.push([k, this.#encode(k, task)]);
+    for (const ik of taskIndexKeys(task)) out.push([ik, EMPTY]);
+    for (const sk of taskStaleKeys(task)) out.push([sk, null]);
+  }
+
+  protected async _createRun(run: Run): Promise<void> {
+    const k = runKey(run.id);
+    if (this.#creating.has(run.id) || (await this.level.get(k)) !== undefined) {
+      throw new CairnError('ALREADY_EXISTS', `A run with id "${run.id}" already exists`, {
+        details: { runId: run.id },
+      });
+    }
+    const entries: [string, WriteValue][] = [];
+    this.#runEntries(run, entries);
+    this.#creating.add(run.id);
+    try {
+      await this.#write(entries);
+    } finally {
+      this.#creating.delete(run.id);
+    }
+  }
+
+  protected async _getRun(runId: string): Promise<Run | undefined> {
+    const k = runKey(runId);
+    const bytes = await this.level.get(k);
+    return bytes === undefined ? undefined : decode(k, bytes, RunSchema);
+  }
+
+  protected async _checkpoint(checkpoint: Checkpoint, durable: boolean): Promise<void> {
+    const entries: [string, WriteValue][] = [];
+    for (const run of checkpoint.runs ?? []) this.#runEntries(run, entries);
+    for (const task of checkpoint.tasks ?? []) this.#taskEntries(task, entries);
+    for (const ref of checkpoint.inboxTaken ?? [])
+      entries.push([inboxKey(ref.runId, ref.taskId), null]);
+    if (entries.length === 0) return;
+    await this.#write(entries, durable);
+  }
+
+  protected async _getTask(runId: string, taskId: string): Promise<Task | undefined> {
+    const k = taskKey(runId, taskId);
+    const bytes = await this.level.get(k);
+    return bytes === undefined ? undefined : decode(k, bytes, TaskSchema);
+  }
+
+  protected async _listTasks(runId: string): Promise<Task[]> {
+    const tasks: Task[] = [];
+    for await (const [k, bytes] of this.level.iterator(prefixRange(PREFIX.tasks, runId))) {
+      tasks.push(decode(k, bytes, TaskSchema));
+    }
+    return tasks;
+  }
+
+  protected async _listRuns(
+    query: ListRunsQuery & { limit: number; cursor: string | null },
+  ): Promise<Page<Run>> {
+    let prefix: string[];
+    let filter: ((run: Run) => boolean) | null = null;
+    if (query.workflow !== undefined) {
+      prefix = [PREFIX.idxWorkflow, query.workflow];
+      const { status, namespace } = query;
+      if (status !== undefined || namespace !== undefined) {
+        filter = (run) =>
+          (status === undefined || run.status === status) &&
+          (namespace === undefined || run.namespace === namespace);
+      }
+    } else if (query.namespace !== undefined && query.status !== undefined) {
+      prefix = [PREFIX.idxNamespaceStatus, query.namespace, query.status];
+    } else if (query.namespace !== undefined) {
+      prefix = [PREFIX.idxNamespace, query.namespace];
+    } else if (query.status !== undefined) {
+      prefix = [PREFIX.idxStatus, query.status];
+    } else {
+      prefix = [PREFIX.idxAll];
+    }
+    const range = prefixRange(...prefix);
+    const base = range.gte;
+    const after = query.cursor === null ? null : decodeCursor(query.cursor);
+    const it = this.level.keys({
+      gte: range.gte,
+      lt: after === null ? range.lt : base + after,
+      reverse: true,
+    });
+    const items: Run[] = [];
+    const corrupt: CorruptRecord[] = [];
+    let last: string | null = null;
+    let more = false;
+    try {
+      while (items.length < query.limit) {
+        const keys = await it.nextv(Math.min(256, query.limit - items.length + 1));
+        if (keys.length === 0) break;
+        const ids = keys.map(lastPart);
+        const values = await this.level.getMany(ids.map(runKey));
+        for (let i = 0; i < keys.length; i++) {
+          if (items.length === query.limit) {
+            more = true;
+            break;
+          }
+          last = keys[i]!.slice(base.length);
+          const run = this.#decodeListed(runKey(ids[i]!), values[i], RunSchema, corrupt);
+          if (run && (filter === null || filter(run))) items.push(run);
+        }
+      }
+      if (!more && items.length === query.limit) more = (await it.nextv(1)).length > 0;
+    } finally {
+      await it.close();
+    }
+    return { items, cursor: more && last !== null ? encodeCursor(last) : null, corrupt };
+  }
+
+  #decodeListed<T>(
+    k: string,
+    bytes: Uint8Array | undefined,
+    schema: z.ZodType<T>,
+    corrupt: CorruptRecord[],
+  ): T | undefined {
+    if (bytes === undefined) {
+      corrupt.push({
+        key: displayKey(k),
+        error: new CairnError(
+          'CORRUPT_RECORD',
+          `An index entry points at "${displayKey(k)}", which is missing`,
+          {
+            details: { key: displayKey(k) },
+          },
+        ),
+      });
+      return undefined;
+    }
+    try {
+      return decode(k, bytes, schema);
+    } catch (error) {
+      if (error instanceof CairnError) corrupt.push({ key: displayKey(k), error });
+      else throw error;
+      return undefined;
+    }
+  }
+
+  protected async _listWaiting(
+    query: ListWaitingQuery & { limit: number; cursor: string | null },
+  ): Promise<Page<Task>> {
+    const range =
+      query.runId === undefined
+        ? prefixRange(PREFIX.idxWaiting)
+        : prefixRange(PREFIX.idxWaiting, query.runId);
+    const base = prefixRange(PREFIX.idxWaiting).gte;
+    const after = query.cursor === null ? null : base + decodeCursor(query.cursor);
+    const it = this.level.keys(after === null ? range : { gt: after, lt: range.lt });
+    const items: Task[] = [];
+    const corrupt: CorruptRecord[] = [];
+    let last: string | null = null;
+    let more = false;
+    try {
+      const keys = await it.nextv(query.limit + 1);
+      more = keys.length > query.limit;
+      const page = keys.slice(0, query.limit);
+      const taskKeys = page.map((k) => {
+        const [, runId, taskId] = k.split(SEP);
+        return taskKey(runId!, taskId!);
+      });
+      const values = await this.level.getMany(taskKeys);
+      for (let i = 0; i < page.length; i++) {
+        last = page[i]!.slice(base.length);
+        const task = this.#decodeListed(taskKeys[i]!, values[i], TaskSchema, corrupt);
+        if (task) items.push(task);
+      }
+    } finally {
+      await it.close();
+    }
+    return { items, cursor: more && last !== null ? encodeCursor(last) : null, corrupt };
+  }
+
+  protected async _dueTimers(at: number, limit: number): Promise<Timer[]> {
+    const range = prefixRange(PREFIX.timers);
+    const upper = key(PREFIX.timers, String(Math.floor(at) + 1).padStart(15, '0'));
+    const timers: Timer[] = [];
+    for await (const k of this.level.keys({
+      gte: range.gte,
+      lt: upper < range.lt ? upper : range.lt,
+      limit,
+    })) {
+      const [, when, runId, taskId] = k.split(SEP);
+      timers.push({ at: Number(when), runId: runId!, taskId: taskId! });
+    }
+    return timers;
+  }
+
+  protected async _putInbox(entry: InboxEntry): Promise<void> {
+    const k = inboxKey(entry.runId, entry.taskId);
+    await this.#write([[k, this.#encode(k, { data: entry.data, at: entry.at })]]);
+  }
+
+  protected async _getInbox(runId: string, taskId: string): Promise<InboxEntry | undefined> {
+    const k = inboxKey(runId, taskId);
+    const bytes = await this.level.get(k);
+    if (bytes === undefined) return undefined;
+    const value = decode(k, bytes, InboxValueSchema);
+    return { runId, taskId, data: value.data, at: value.at };
+  }
+
+  protected async _takeInbox(runId: string, taskId: string): Promise<InboxEntry | undefined> {
+    const entry = await this._getInbox(runId, taskId);
+    if (entry !== undefined) await this.#write([[inboxKey(runId, taskId), null]]);
+    return entry;
+  }
+
+  protected async _listInbox(runId: string): Promise<InboxEntry[]> {
+    const out: InboxEntry[] = [];
+    for await (const [k, bytes] of this.level.iterator(prefixRange(PREFIX.inbox, runId))) {
+      const value = decode(k, bytes, InboxValueSchema);
+      out.push({ runId, taskId: lastPart(k), data: value.data, at: value.at });
+    }
+    return out;
+  }
+
+  protected async _appendLogs(lines: readonly LogInput[]): Promise<LogLine[]> {
+    const out: LogLine[] = [];
+    const entries: [string, WriteValue][] = [];
+    for (const line of lines) {
+      this.#logSeq = Math.max(this.#logSeq + 1, Date.now() * 1000);
+      const full: LogLine = { ...line, seq: this.#logSeq };
+      const k = logKey(line.runId, full.seq);
+      entries.push([k, this.#encode(k, full)]);
+      out.push(full);
+    }
+    await this.#write(entries, false);
+    return out;
+  }
+
+  protected async _readLogs(runId: string, afterSeq: number, limit: number): Promise<LogLine[]> {
+    const range = prefixRange(PREFIX.logs, runId);
+    const lines: LogLine[] = [];
+    const opts =
+      afterSeq < 0 ? { ...range, limit } : { gt: logKey(runId, afterSeq), lt: range.lt, limit };
+    for await (const [k, bytes] of this.level.iterator(opts))
+      lines.push(decode(k, bytes, LogLineSchema));
+    return lines;
+  }
+
+  protected async _deleteRun(runId: string): Promise<boolean> {
+    const db = this.level;
+    const rk = runKey(runId);
+    const bytes = await db.get(rk);
+    if (bytes === undefined) return false;
+    const entries: [string, WriteValue][] = [[rk, null]];
+    let run: Run | undefined;
+    try {
+      run = decode(rk, bytes, RunSchema);
+    } catch {
+      run = undefined;
+    }
+    if (run) {
+      for (const ik of [...runIndexKeys(run), ...runStaleKeys(run)]) entries.push([ik, null]);
+    } else {
+      // The record is damaged: find its index entries by scanning the run indexes.
+      for (const p of DERIVED_PREFIXES) {
+        if (p === PREFIX.idxWaiting || p === PREFIX.timers) continue;
+        for await (const k of db.keys(prefixRange(p)))
+          if (lastPart(k) === runId) entries.push([k, null]);
+      }
+    }
+    for await (const [k, tb] of db.iterator(prefixRange(PREFIX.tasks, runId))) {
+      entries.push([k, null]);
+      try {
+        const task = decode(k, tb, TaskSchema);
+        for (const ik of [...taskIndexKeys(task), ...taskStaleKeys(task)]) entries.push([ik, null]);
+      } catch {
+        // A damaged task: its waiting entry is found by prefix below, its timer by scan.
+        for await (const tk of db.keys(prefixRange(PREFIX.timers))) {
+          if (tk.split(SEP)[2] === runId) entries.push([tk, null]);
+        }
+      }
+    }
+    for (const p of [PREFIX.idxWaiting, PREFIX.inbox, PREFIX.logs]) {
+      for await (const k of db.keys(prefixRange(p, runId))) entries.push([k, null]);
+    }
+    await this.#write(entries);
+    return true;
+  }
+
+  protected async _getMeta(name: string): Promise<unknown> {
+    const k = metaKey(name);
+    const bytes = await this.level.get(k);
+    return bytes === undefined ? undefined : decodeRaw(k, bytes);
+  }
+
+  protected async _putMeta(name: string, value: unknown): Promise<void> {
+    const k = metaKey(name);
+    await this.#write([[k, this.#encode(k, value)]]);
+  }
+
+  protected async _verify(): Promise<IntegrityReport> {
+    const db = this.level;
+    await this.#committer?.flush();
+    const problems: IntegrityProblem[] = [];
+    const expected = new Set<string>();
+    const runIds = new Set<string>();
+    let runs = 0;
+    let tasks = 0;
+    for await (const [k, bytes] of db.iterator(prefixRange(PREFIX.runs))) {
+      runIds.add(lastPart(k));
+      try {
+        const run = decode(k, bytes, RunSchema);
+        runs++;
+        if (run.id !== lastPart(k)) {
+          problems.push({ kind: 'corrupt', key: displayKey(k), message: `holds run "${run.id}"` });
+        }
+        for (const ik of runIndexKeys(run)) expected.add(ik);
+      } catch (error) {
+        problems.push({ kind: 'corrupt', key: displayKey(k), message: (error as Error).message });
+        // Its index entries cannot be derived; accept whatever points at it.
+        for (const p of DERIVED_PREFIXES) {
+          if (p === PREFIX.idxWaiting || p === PREFIX.timers) continue;
+          for await (const ik of db.keys(prefixRange(p)))
+            if (lastPart(ik) === lastPart(k)) expected.add(ik);
+        }
+      }
+    }
+    for await (const [k, bytes] of db.iterator(prefixRange(PREFIX.tasks))) {
+      const [, runId] = k.split(SEP);
+      if (!runIds.has(runId!)) {
+        problems.push({
+          kind: 'orphan-task',
+          key: displayKey(k),
+          message: 'its run does not exist',
+        });
+      }
+      try {
+        const task = decode(k, bytes, TaskSchema);
+        tasks++;
+        for (const ik of taskIndexKeys(task)) expected.add(ik);
+      } catch (error) {
+        problems.push({ kind: 'corrupt', key: displayKey(k), message: (error as Error).message });
+      }
+    }
+    let entries = 0;
+    for (const p of DERIVED_PREFIXES) {
+      for await (const k of db.keys(prefixRange(p))) {
+        entries++;
+        if (expected.has(k)) expected.delete(k);
+        else
+          problems.push({
+            kind: 'orphan-entry',
+            key: displayKey(k),
+            message: 'no record has this entry',
+          });
+      }
+    }
+    for (const k of expected) {
+      problems.push({
+        kind: 'missing-entry',
+        key: displayKey(k),
+        message: 'a record has this entry, the index does not',
+      });
+    }
+    return { ok: problems.length === 0, runs, tasks, entries, problems };
+  }
+}
+
+function encodeCursor(position: string): string {
+  return Buffer.from(position, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const position = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (position.length === 0 || encodeCursor(position) !== cursor) {
+    throw new CairnError('INVALID_ARGUMENT', 'cursor is not a cursor this store returned');
+  }
+  return position;
+}
+
+export interface LevelStoreOptions extends LevelBackedStoreOptions {
+  /**
+   * The directory of the LevelDB database; created if missing.
+   * @default process.env.CAIRN_STORE_DIR, else `.cairn` under the working directory
+   */
+  readonly path?: string;
+}
+
+/** The embedded default: LevelDB (classic-level) in a directory on disk. */
+export class LevelStore extends LevelBackedStore {
+  readonly supports: StoreSupports = { persistence: true, locking: true, migrations: true };
+  readonly location: string;
+
+  constructor(options: LevelStoreOptions = {}) {
+    super(options);
+    if (options.path !== undefined && typeof options.path !== 'string') {
+      throw Object.assign(new TypeError('options.path must be a string'), {
+        code: 'INVALID_ARGUMENT',
+      });
+    }
+    this.location = resolveStorePath(options.path);
+  }
+
+  protected _createDb(): LevelDb {
+    mkdirSync(this.location, { recursive: true });
+    return new ClassicLevel<string, Uint8Array>(this.location, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'view',
+    }) as unknown as LevelDb;
+  }
+}
+
+export interface MemoryStoreOptions extends LevelBackedStoreOptions {
+  /** A memory-level database to use, e.g. the `level` of a closed MemoryStore, to "reopen" it. */
+  readonly db?: MemoryLevel<string, Uint8Array>;
+}
+
+/** The same store on memory-level: for tests and short-lived programs. */
+export class MemoryStore extends LevelBackedStore {
+  readonly supports: StoreSupports = { persistence: true, locking: false, migrations: true };
+  readonly location = null;
+  readonly #memory: MemoryLevel<string, Uint8Array>;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    super(options);
+    this.#memory =
+      options.db ??
+      new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' });
+  }
+
+  /** The memory database, to hand to a new MemoryStore after this one is closed. */
+  get memory(): MemoryLevel<string, Uint8Array> {
+    return this.#memory;
+  }
+
+  protected _createDb(): LevelDb {
+    return this.#memory as unknown as LevelDb;
+  }
+}
