@@ -23,6 +23,8 @@ export default tseslint.config(
       ],
       '@typescript-eslint/only-throw-error': 'off',
       '@typescript-eslint/require-await': 'off',
+      // Key parts are separated by control characters on purpose.
+      'no-control-regex': 'off',
     },
   },
   {

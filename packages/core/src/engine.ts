@@ -1,0 +1,989 @@
+import { isDeepStrictEqual } from 'node:util';
+import {
+  CairnError,
+  IdSchema,
+  LevelStore,
+  Store,
+  TERMINAL_STATUSES,
+  assertSerializable,
+  uuidv7,
+  type ListRunsQuery,
+  type Page,
+  type Run,
+  type RunStatus,
+  type Task,
+  type Timer,
+} from '@cairn/store';
+import PQueue from 'p-queue';
+import { systemClock, type Clock } from './clock.js';
+import type { RetryOptions } from './context.js';
+import { fromErrorInfo, toErrorInfo } from './errors.js';
+import { Emitter, type EngineEventName, type Listener } from './events.js';
+import { RunExecution, type ExecutionHost } from './execution.js';
+import { KeyedLock } from './lock.js';
+import { DEFAULT_RETRY, retryPolicy, type RetryPolicy } from './retry.js';
+import { transition } from './status.js';
+import { TimerService, type TimerVerdict } from './timers.js';
+import type { AnyWorkflow, Workflow } from './workflow.js';
+
+export interface EngineOptions {
+  /**
+   * Where runs are kept.
+   * @default a `LevelStore` at the default location (`CAIRN_STORE_DIR`, else `./.cairn`)
+   */
+  readonly store?: Store;
+  /** Every workflow (and every version of it) this engine may run or recover. */
+  readonly workflows: readonly AnyWorkflow[];
+  /** Steps running at once, across all runs. @default 32 */
+  readonly concurrency?: number;
+  /** Times recovery may restart a run before it fails with `MAX_RECOVERIES_EXCEEDED`. @default 10 */
+  readonly maxRecoveries?: number;
+  /** Default retry options of steps. @default 3 attempts, 200 ms doubling, ±20% jitter */
+  readonly retry?: RetryOptions;
+  /** The clock (tests pass a `ManualClock`). @default the system clock */
+  readonly clock?: Clock;
+  /** The namespace of runs started without one. @default 'default' */
+  readonly namespace?: string;
+  /** Recover `queued` and `running` runs when the engine starts. @default true */
+  readonly recover?: boolean;
+}
+
+export interface StartOptions {
+  /** The run's id. Starting again with the same id and input returns the existing run. */
+  readonly id?: string;
+  /** The project the run belongs to. @default the engine's namespace */
+  readonly namespace?: string;
+  readonly tags?: readonly string[];
+}
+
+/** A started run. */
+export interface RunHandle<O = unknown> {
+  readonly id: string;
+  /** The run's status now. */
+  status(): Promise<RunStatus>;
+  /** The run's record now. */
+  run(): Promise<Run>;
+  /**
+   * Resolves with the output once the run completes; rejects with a `CairnError` when it
+   * fails (the error's code, e.g. `STEP_FAILED`, `RUN_FAILED`) or is cancelled (`CANCELLED`).
+   */
+  result(): Promise<O>;
+}
+
+export interface ResumeTaskOptions {
+  /** Who or what resumed it (recorded as the task's `resumedBy`). */
+  readonly by?: string;
+}
+
+/** What `resumeTask` did: resumed a waiting task, or kept input for a wait not reached yet. */
+export interface ResumeTaskResult {
+  readonly status: 'resumed' | 'kept';
+  readonly runId: string;
+  readonly taskId: string;
+}
+
+export interface ListWaitingOptions {
+  readonly namespace?: string;
+  readonly workflow?: string;
+  readonly runId?: string;
+  readonly limit?: number;
+  readonly cursor?: string | null;
+}
+
+/** A task waiting for input, with what a UI needs to ask for it. */
+export interface WaitingTask {
+  readonly runId: string;
+  readonly taskId: string;
+  readonly workflow: string;
+  readonly version: string;
+  readonly namespace: string;
+  /** JSON schema of the expected input. */
+  readonly schema: unknown;
+  readonly description: string | null;
+  readonly waitingSince: number;
+  readonly timeoutAt: number | null;
+}
+
+function typeError(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: 'INVALID_ARGUMENT' });
+}
+
+function checkId(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string') throw typeError(`${name} must be a string`);
+  if (!IdSchema.safeParse(value).success) {
+    throw new CairnError(
+      'INVALID_ARGUMENT',
+      `${name} must be 1-200 characters without control characters`,
+    );
+  }
+}
+
+function notFound(runId: string): CairnError {
+  return new CairnError('NOT_FOUND', `No run with id "${runId}"`, { details: { runId } });
+}
+
+/** Creates an engine, opens its store and recovers interrupted runs. */
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  return Engine.create(options);
+}
+
+/**
+ * The engine: starts runs, executes their steps through a concurrency queue, checkpoints
+ * every step, pauses runs that wait, resumes them, and recovers every interrupted run
+ * when it starts.
+ */
+export class Engine {
+  readonly #store: Store;
+  readonly #ownsStore: boolean;
+  readonly #clock: Clock;
+  readonly #events = new Emitter();
+  readonly #registry = new Map<string, Map<string, AnyWorkflow>>();
+  readonly #latest = new Map<string, AnyWorkflow>();
+  readonly #active = new Map<string, RunExecution>();
+  readonly #lock = new KeyedLock();
+  readonly #queue: PQueue;
+  readonly #workflowQueues = new Map<string, PQueue>();
+  readonly #watchers = new Map<
+    string,
+    Set<{ resolve(run: Run): void; reject(error: unknown): void }>
+  >();
+  readonly #pauseWatchers = new Map<string, Set<() => void>>();
+  readonly #namespace: string;
+  readonly #maxRecoveries: number;
+  readonly #retry: RetryPolicy;
+  readonly #timers: TimerService;
+  readonly #host: ExecutionHost;
+  #executing = 0;
+  #idle: (() => void)[] = [];
+  #closing: Promise<void> | null = null;
+
+  private constructor(options: EngineOptions) {
+    if (typeof options !== 'object' || options === null)
+      throw typeError('options must be an object');
+    if (options.store !== undefined && !(options.store instanceof Store)) {
+      throw typeError('options.store must be a Store');
+    }
+    if (!Array.isArray(options.workflows))
+      throw typeError('options.workflows must be an array of workflows');
+    const concurrency = options.concurrency ?? 32;
+    if (typeof concurrency !== 'number' || !Number.isInteger(concurrency) || concurrency < 1) {
+      throw new CairnError(
+        'INVALID_ARGUMENT',
+        'options.concurrency must be a whole number of at least 1',
+      );
+    }
+    const maxRecoveries = options.maxRecoveries ?? 10;
+    if (
+      typeof maxRecoveries !== 'number' ||
+      !Number.isInteger(maxRecoveries) ||
+      maxRecoveries < 0
+    ) {
+      throw new CairnError('INVALID_ARGUMENT', 'options.maxRecoveries must be a whole number');
+    }
+    const namespace = options.namespace ?? 'default';
+    checkId('options.namespace', namespace);
+    this.#namespace = namespace;
+    this.#maxRecoveries = maxRecoveries;
+    this.#retry = retryPolicy(options.retry, DEFAULT_RETRY);
+    this.#clock = options.clock ?? systemClock;
+    this.#store = options.store ?? new LevelStore();
+    this.#ownsStore = options.store === undefined;
+    this.#queue = new PQueue({ concurrency });
+    for (const wf of options.workflows as readonly unknown[]) this.#register(wf as AnyWorkflow);
+    this.#timers = new TimerService(
+      this.#store,
+      this.#clock,
+      (timer) => this.#onTimer(timer),
+      (cause) => this.#events.emit('warning', { message: 'The timer service failed', cause }),
+    );
+    this.#host = this.#makeHost();
+  }
+
+  static async create(options: EngineOptions): Promise<Engine> {
+    const engine = new Engine(options);
+    await engine.#open(options.recover ?? true);
+    return engine;
+  }
+
+  #register(wf: AnyWorkflow): void {
+    if (
+      typeof wf !== 'object' ||
+      wf === null ||
+      typeof wf.name !== 'string' ||
+      typeof wf.run !== 'function'
+    ) {
+      throw typeError('every entry of options.workflows must be made by workflow()');
+    }
+    let versions = this.#registry.get(wf.name);
+    if (!versions) this.#registry.set(wf.name, (versions = new Map<string, AnyWorkflow>()));
+    if (versions.has(wf.version) && versions.get(wf.version) !== wf) {
+      throw new CairnError(
+        'CONFLICT',
+        `Workflow "${wf.name}" version ${wf.version} is registered twice`,
+      );
+    }
+    versions.set(wf.version, wf);
+    this.#latest.set(wf.name, wf);
+    if (wf.concurrency !== undefined && !this.#workflowQueues.has(wf.name)) {
+      this.#workflowQueues.set(wf.name, new PQueue({ concurrency: wf.concurrency }));
+    }
+  }
+
+  #lookup(name: string, version: string): AnyWorkflow | undefined {
+    return this.#registry.get(name)?.get(version);
+  }
+
+  #versionNotRegistered(run: Run): CairnError {
+    const known = [...(this.#registry.get(run.workflow)?.keys() ?? [])];
+    return new CairnError(
+      'VERSION_NOT_REGISTERED',
+      `Run ${run.id} is pinned to ${run.workflow} version ${run.version}, which this engine does not have (it has: ${known.join(', ') || 'none'}). Register that version to continue the run; it is left as it is.`,
+      {
+        details: { runId: run.id, workflow: run.workflow, version: run.version, registered: known },
+      },
+    );
+  }
+
+  async #open(recover: boolean): Promise<void> {
+    await this.#store.open();
+    if (recover) await this.#recoverAll();
+    await this.#timers.start();
+  }
+
+  /** The store this engine writes to (read it for queries). */
+  get store(): Store {
+    return this.#store;
+  }
+
+  /** Runs executing in memory now (paused runs are not). */
+  get activeRuns(): number {
+    return this.#active.size;
+  }
+
+  on<K extends EngineEventName>(name: K, listener: Listener<K>): () => void {
+    return this.#events.on(name, listener);
+  }
+
+  off<K extends EngineEventName>(name: K, listener: Listener<K>): void {
+    this.#events.off(name, listener);
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new CairnError('ENGINE_CLOSED', 'The engine is closed');
+  }
+
+  // --- starting and reading runs ------------------------------------------------------------
+
+  /** Validates the input, creates the run (durably) and starts executing it. */
+  async start<I, O>(
+    wf: Workflow<I, O> | string,
+    input: I,
+    options: StartOptions = {},
+  ): Promise<RunHandle<O>> {
+    this.#assertOpen();
+    const def = this.#resolve(wf);
+    if (typeof options !== 'object' || options === null)
+      throw typeError('options must be an object');
+    if (options.id !== undefined) checkId('options.id', options.id);
+    const namespace = options.namespace ?? this.#namespace;
+    checkId('options.namespace', namespace);
+    if (options.tags !== undefined) {
+      const tags: readonly unknown[] = options.tags;
+      if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) {
+        throw typeError('options.tags must be an array of strings');
+      }
+      if (tags.length > 64 || (tags as string[]).some((t) => t.length > 200)) {
+        throw new CairnError(
+          'INVALID_ARGUMENT',
+          'options.tags: at most 64 tags of at most 200 characters',
+        );
+      }
+    }
+    const parsed = def.input.safeParse(input);
+    if (!parsed.success) {
+      throw new CairnError('INVALID_INPUT', `The input does not match the schema of ${def.name}`, {
+        details: { workflow: def.name, issues: parsed.error.issues },
+      });
+    }
+    assertSerializable(parsed.data, 'input');
+    const id = options.id ?? uuidv7(this.#clock.now());
+    await this.#lock.run(id, async () => {
+      if (options.id !== undefined) {
+        const existing = await this.#store.getRun(id);
+        if (existing) {
+          if (existing.workflow === def.name && isDeepStrictEqual(existing.input, parsed.data))
+            return;
+          throw new CairnError(
+            'CONFLICT',
+            `A run with id "${id}" already exists with ${existing.workflow === def.name ? 'other input' : `workflow ${existing.workflow}`}`,
+            { details: { runId: id, workflow: existing.workflow } },
+          );
+        }
+      }
+      const now = this.#clock.now();
+      const run: Run = {
+        id,
+        workflow: def.name,
+        version: def.version,
+        namespace,
+        status: 'running',
+        isPaused: false,
+        pausedTaskId: null,
+        pauseRequested: false,
+        input: parsed.data,
+        error: null,
+        createdAt: now,
+        startedAt: now,
+        updatedAt: now,
+        endedAt: null,
+        parentRunId: null,
+        parentTaskId: null,
+        depth: 0,
+        recoveries: 0,
+        tags: [...(options.tags ?? [])],
+      };
+      await this.#store.createRun(run);
+      this.#launch(run, def, []);
+    });
+    return this.handle<O>(id);
+  }
+
+  #resolve(wf: AnyWorkflow | string): AnyWorkflow {
+    if (typeof wf === 'string') {
+      const def = this.#latest.get(wf);
+      if (!def) {
+        throw new CairnError('WORKFLOW_NOT_REGISTERED', `No workflow named "${wf}" is registered`, {
+          details: { workflow: wf },
+        });
+      }
+      return def;
+    }
+    if (typeof wf !== 'object' || wf === null || typeof wf.name !== 'string') {
+      throw typeError('workflow must be a workflow definition or the name of one');
+    }
+    const def = this.#lookup(wf.name, wf.version);
+    if (!def) {
+      throw new CairnError(
+        'WORKFLOW_NOT_REGISTERED',
+        `Workflow "${wf.name}" version ${wf.version} is not registered with this engine`,
+        { details: { workflow: wf.name, version: wf.version } },
+      );
+    }
+    return def;
+  }
+
+  /** A handle on an existing run (it is not checked until used). */
+  handle<O = unknown>(runId: string): RunHandle<O> {
+    checkId('runId', runId);
+    return {
+      id: runId,
+      status: async () => (await this.get(runId)).status,
+      run: () => this.get(runId),
+      result: async () => {
+        const run = await this.#waitForRun(runId);
+        if (run.status === 'completed') return run.output as O;
+        if (run.status === 'cancelled') {
+          throw new CairnError('CANCELLED', `Run ${runId} was cancelled`, { details: { runId } });
+        }
+        throw fromErrorInfo(run.error ?? { message: `Run ${runId} failed` }, 'RUN_FAILED');
+      },
+    };
+  }
+
+  /** The run's record; `NOT_FOUND` if there is none. */
+  async get(runId: string): Promise<Run> {
+    checkId('runId', runId);
+    const run = await this.#store.getRun(runId);
+    if (!run) throw notFound(runId);
+    return run;
+  }
+
+  /** The run's tasks in order; `NOT_FOUND` if there is no such run. */
+  async tasks(runId: string): Promise<Task[]> {
+    await this.get(runId);
+    return this.#store.listTasks(runId);
+  }
+
+  /** Runs newest first, from the store's indexes. */
+  async listRuns(query: ListRunsQuery = {}): Promise<Page<Run>> {
+    return this.#store.listRuns(query);
+  }
+
+  /** The approvals inbox: tasks waiting for input across runs, oldest run first. */
+  async listWaiting(options: ListWaitingOptions = {}): Promise<Page<WaitingTask>> {
+    if (typeof options !== 'object' || options === null)
+      throw typeError('options must be an object');
+    if (options.namespace !== undefined) checkId('options.namespace', options.namespace);
+    if (options.workflow !== undefined) checkId('options.workflow', options.workflow);
+    const limit = options.limit ?? 100;
+    const items: WaitingTask[] = [];
+    const corrupt: Page<WaitingTask>['corrupt'] = [];
+    const runs = new Map<string, Run | undefined>();
+    let cursor = options.cursor ?? null;
+    for (;;) {
+      const page = await this.#store.listWaiting({
+        ...(options.runId === undefined ? {} : { runId: options.runId }),
+        limit,
+        cursor,
+      });
+      corrupt.push(...page.corrupt);
+      let taken = 0;
+      for (const task of page.items) {
+        taken++;
+        if (!runs.has(task.runId))
+          runs.set(task.runId, await this.#store.getRun(task.runId).catch(() => undefined));
+        const run = runs.get(task.runId);
+        if (!run) continue;
+        if (options.namespace !== undefined && run.namespace !== options.namespace) continue;
+        if (options.workflow !== undefined && run.workflow !== options.workflow) continue;
+        items.push({
+          runId: run.id,
+          taskId: task.taskId,
+          workflow: run.workflow,
+          version: run.version,
+          namespace: run.namespace,
+          schema: task.schema,
+          description: typeof task.meta.description === 'string' ? task.meta.description : null,
+          waitingSince: task.startedAt,
+          timeoutAt: task.timeoutAt ?? null,
+        });
+        if (items.length === limit) {
+          const rest = page.items.length - taken;
+          if (rest > 0 || page.cursor !== null) {
+            // Resume after this task: a cursor the store understands.
+            const next = await this.#store.listWaiting({
+              ...(options.runId === undefined ? {} : { runId: options.runId }),
+              limit: taken,
+              cursor,
+            });
+            return { items, cursor: next.cursor ?? page.cursor, corrupt };
+          }
+          return { items, cursor: null, corrupt };
+        }
+      }
+      cursor = page.cursor;
+      if (cursor === null) return { items, cursor: null, corrupt };
+    }
+  }
+
+  // --- operating on runs ---------------------------------------------------------------------
+
+  /**
+   * Delivers input to a waiting task. The payload is validated by the wait's schema
+   * (`INVALID_RESUME_INPUT`, nothing changes); a task that is not waiting is `NOT_WAITING`.
+   * Input for a wait the run has not reached yet is kept and used when it gets there.
+   */
+  async resumeTask(
+    runId: string,
+    taskId: string,
+    data: unknown,
+    options: ResumeTaskOptions = {},
+  ): Promise<ResumeTaskResult> {
+    this.#assertOpen();
+    checkId('runId', runId);
+    checkId('taskId', taskId);
+    if (typeof options !== 'object' || options === null)
+      throw typeError('options must be an object');
+    if (options.by !== undefined && typeof options.by !== 'string')
+      throw typeError('options.by must be a string');
+    assertSerializable(data, 'data');
+    const by = options.by ?? null;
+    return this.#lock.run(runId, async () => {
+      const run = await this.#store.getRun(runId);
+      if (!run) throw notFound(runId);
+      const notWaiting = (): CairnError =>
+        new CairnError('NOT_WAITING', `Task "${taskId}" of run ${runId} is not waiting for input`, {
+          details: { runId, taskId },
+        });
+      let exec = this.#active.get(runId);
+      if (exec) {
+        if (exec.isWaiting(taskId)) {
+          await exec.resumeWaits(new Map([[taskId, data]]), by);
+          return { status: 'resumed', runId, taskId };
+        }
+        if (exec.tasks.has(taskId)) throw notWaiting();
+        await this.#store.putInbox(runId, taskId, data);
+        exec.keepEarlyInput(taskId, data);
+        return { status: 'kept', runId, taskId };
+      }
+      const task = await this.#store.getTask(runId, taskId);
+      if (TERMINAL_STATUSES.has(run.status)) {
+        if (task) throw notWaiting();
+        throw new CairnError('NOT_FOUND', `Run ${runId} has ended and has no task "${taskId}"`, {
+          details: { runId, taskId },
+        });
+      }
+      if (!task) {
+        await this.#store.putInbox(runId, taskId, data);
+        return { status: 'kept', runId, taskId };
+      }
+      if (task.kind !== 'wait' || task.status !== 'waiting') throw notWaiting();
+      const def = this.#lookup(run.workflow, run.version);
+      if (!def) throw this.#versionNotRegistered(run);
+      exec = await this.#load(run, def);
+      const unpin = exec.pin();
+      try {
+        await exec.quiet();
+        if (!exec.isWaiting(taskId)) throw notWaiting();
+        await exec.resumeWaits(new Map([[taskId, data]]), by);
+      } finally {
+        unpin();
+      }
+      return { status: 'resumed', runId, taskId };
+    });
+  }
+
+  /**
+   * Resumes the whole run: ends an operator pause, and with `data` resumes every waiting
+   * task, all or nothing: one payload for all, or an object keyed by task id.
+   */
+  async resume(runId: string, data?: unknown, options: ResumeTaskOptions = {}): Promise<Run> {
+    this.#assertOpen();
+    checkId('runId', runId);
+    if (typeof options !== 'object' || options === null)
+      throw typeError('options must be an object');
+    if (data !== undefined) assertSerializable(data, 'data');
+    const by = options.by ?? null;
+    return this.#lock.run(runId, async () => {
+      const run = await this.#store.getRun(runId);
+      if (!run) throw notFound(runId);
+      if (TERMINAL_STATUSES.has(run.status)) {
+        throw new CairnError(
+          'INVALID_TRANSITION',
+          `Run ${runId} is ${run.status}; there is nothing to resume`,
+          {
+            details: { runId, status: run.status },
+          },
+        );
+      }
+      let exec = this.#active.get(runId);
+      if (!exec) {
+        const waiting = (await this.#store.listWaiting({ runId, limit: 1000 })).items;
+        if (!run.pauseRequested && (data === undefined || waiting.length === 0)) {
+          throw this.#notPaused(run, waiting.length > 0);
+        }
+        const def = this.#lookup(run.workflow, run.version);
+        if (!def) throw this.#versionNotRegistered(run);
+        exec = await this.#load(run, def);
+      }
+      const unpin = exec.pin();
+      try {
+        await exec.quiet();
+        const waiting = exec.waitingTaskIds();
+        const operator = exec.run.pauseRequested;
+        if (data !== undefined && waiting.length > 0) {
+          const payloads = new Map<string, unknown>();
+          const keyed =
+            typeof data === 'object' &&
+            data !== null &&
+            !Array.isArray(data) &&
+            Object.keys(data).length > 0 &&
+            Object.keys(data).every((k) => waiting.includes(k));
+          for (const taskId of waiting) {
+            if (keyed) {
+              if (Object.hasOwn(data, taskId))
+                payloads.set(taskId, (data as Record<string, unknown>)[taskId]);
+            } else {
+              payloads.set(taskId, data);
+            }
+          }
+          exec.validateResume(payloads);
+          if (operator) await exec.clearPause();
+          await exec.resumeWaits(payloads, by);
+        } else if (operator) {
+          await exec.clearPause();
+          this.#events.emit('run:resumed', { runId, workflow: run.workflow });
+        } else {
+          throw this.#notPaused(exec.run, waiting.length > 0);
+        }
+        this.#timers.release(runId);
+      } finally {
+        unpin();
+      }
+      return exec.run;
+    });
+  }
+
+  #notPaused(run: Run, waiting: boolean): CairnError {
+    return waiting
+      ? new CairnError(
+          'INVALID_RESUME_INPUT',
+          `Run ${run.id} waits for input: pass the data to resume it with`,
+          {
+            details: { runId: run.id, issues: [] },
+          },
+        )
+      : new CairnError('NOT_PAUSED', `Run ${run.id} is ${run.status} and not paused`, {
+          details: { runId: run.id, status: run.status },
+        });
+  }
+
+  /**
+   * Operator pause: no new task starts, in-flight steps finish and are checkpointed, then
+   * the run is `paused` (with `pausedTaskId`) and stays so across restarts until resumed.
+   */
+  async pause(runId: string): Promise<Run> {
+    this.#assertOpen();
+    checkId('runId', runId);
+    const inMemory = await this.#lock.run(runId, async (): Promise<{ paused: Promise<void> } | null> => {
+      const run = await this.#store.getRun(runId);
+      if (!run) throw notFound(runId);
+      if (TERMINAL_STATUSES.has(run.status)) {
+        throw new CairnError(
+          'INVALID_TRANSITION',
+          `Run ${runId} is ${run.status} and cannot be paused`,
+          {
+            details: { runId, status: run.status },
+          },
+        );
+      }
+      const exec = this.#active.get(runId);
+      if (exec) {
+        const paused = new Promise<void>((resolve) => this.#onPaused(runId, resolve));
+        await exec.requestPause();
+        // Wrapped: returning the promise itself would wait for it inside the lock.
+        return { paused };
+      }
+      if (run.pauseRequested && run.status === 'paused') return null;
+      const tasks = await this.#store.listTasks(runId);
+      const next = tasks.find(
+        (t) => t.status === 'waiting' || t.status === 'sleeping' || t.status === 'running',
+      );
+      const paused =
+        run.status === 'paused'
+          ? { ...run, pauseRequested: true, updatedAt: this.#clock.now() }
+          : transition(run, 'paused', this.#clock.now(), {
+              pausedTaskId: next?.taskId ?? null,
+              pauseRequested: true,
+            });
+      await this.#store.checkpoint({ runs: [paused] });
+      this.#events.emit('run:paused', {
+        runId,
+        workflow: run.workflow,
+        pausedTaskId: paused.pausedTaskId,
+        reason: 'operator',
+      });
+      return null;
+    });
+    if (inMemory) await inMemory.paused;
+    return this.get(runId);
+  }
+
+  #onPaused(runId: string, fn: () => void): void {
+    let set = this.#pauseWatchers.get(runId);
+    if (!set) this.#pauseWatchers.set(runId, (set = new Set()));
+    set.add(fn);
+  }
+
+  #notifyPaused(runId: string): void {
+    const set = this.#pauseWatchers.get(runId);
+    this.#pauseWatchers.delete(runId);
+    for (const fn of set ?? []) fn();
+  }
+
+  /** Cancels a run: in-flight steps see their signal aborted, the run ends `cancelled`. */
+  async cancel(runId: string): Promise<Run> {
+    this.#assertOpen();
+    checkId('runId', runId);
+    return this.#cancel(runId);
+  }
+
+  async #cancel(runId: string): Promise<Run> {
+    const children: string[] = [];
+    const result = await this.#lock.run(runId, async () => {
+      const run = await this.#store.getRun(runId);
+      if (!run) throw notFound(runId);
+      if (run.status === 'cancelled') return run;
+      if (TERMINAL_STATUSES.has(run.status)) {
+        throw new CairnError(
+          'INVALID_TRANSITION',
+          `Run ${runId} is ${run.status} and cannot be cancelled`,
+          {
+            details: { runId, status: run.status },
+          },
+        );
+      }
+      const exec = this.#active.get(runId);
+      if (exec) {
+        await exec.cancel();
+        return exec.run;
+      }
+      const now = this.#clock.now();
+      const tasks = (await this.#store.listTasks(runId)).filter(
+        (t) => t.status === 'running' || t.status === 'waiting' || t.status === 'sleeping',
+      );
+      for (const t of tasks) {
+        if (t.kind === 'child' && t.childRunId) children.push(t.childRunId);
+      }
+      const ended = tasks.map((t) => ({
+        ...t,
+        status: 'cancelled' as const,
+        endedAt: now,
+        durationMs: now - t.startedAt,
+      }));
+      const cancelled = transition(run, 'cancelled', now, {
+        error: toErrorInfo(new CairnError('CANCELLED', `Run ${runId} was cancelled`)),
+      });
+      await this.#store.checkpoint({ runs: [cancelled], tasks: ended });
+      this.#events.emit('run:cancelled', { runId, workflow: run.workflow });
+      this.#timers.release(runId);
+      this.#notifyFinished(cancelled);
+      return cancelled;
+    });
+    for (const child of children) await this.#cancel(child).catch(() => undefined);
+    return result;
+  }
+
+  // --- executing ---------------------------------------------------------------------------
+
+  #launch(run: Run, def: AnyWorkflow, history: readonly Task[]): RunExecution {
+    const exec = new RunExecution(this.#host, def, run, history);
+    this.#active.set(run.id, exec);
+    if (history.length === 0) {
+      this.#events.emit('run:started', {
+        runId: run.id,
+        workflow: run.workflow,
+        version: run.version,
+        namespace: run.namespace,
+        parentRunId: run.parentRunId,
+      });
+    }
+    exec.start();
+    return exec;
+  }
+
+  async #load(run: Run, def: AnyWorkflow): Promise<RunExecution> {
+    const tasks = await this.#store.listTasks(run.id);
+    const exec = this.#launch(run, def, tasks);
+    this.#timers.release(run.id);
+    return exec;
+  }
+
+  async #waitForRun(runId: string): Promise<Run> {
+    return new Promise<Run>((resolve, reject) => {
+      let set = this.#watchers.get(runId);
+      if (!set) this.#watchers.set(runId, (set = new Set()));
+      const watcher = { resolve, reject };
+      set.add(watcher);
+      this.#store.getRun(runId).then(
+        (run) => {
+          if (!run) {
+            set.delete(watcher);
+            reject(notFound(runId));
+          } else if (TERMINAL_STATUSES.has(run.status)) {
+            set.delete(watcher);
+            resolve(run);
+          }
+        },
+        (error: unknown) => {
+          set.delete(watcher);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  #notifyFinished(run: Run, error?: unknown): void {
+    const set = this.#watchers.get(run.id);
+    this.#watchers.delete(run.id);
+    for (const w of set ?? []) {
+      if (error === undefined) w.resolve(run);
+      else w.reject(error);
+    }
+  }
+
+  #makeHost(): ExecutionHost {
+    return {
+      store: this.#store,
+      clock: this.#clock,
+      events: this.#events,
+      retry: this.#retry,
+      closing: () => this.#closing !== null,
+      schedule: <T>(def: AnyWorkflow, fn: () => Promise<T>): Promise<T> => {
+        const perWorkflow = this.#workflowQueues.get(def.name);
+        const global = (): Promise<T> => this.#queue.add(fn);
+        return perWorkflow ? perWorkflow.add(global) : global();
+      },
+      armTimer: (at) => this.#timers.notify(at),
+      registered: (def) => this.#lookup(def.name, def.version) === def,
+      launch: (run, def) => void this.#launch(run, def, []),
+      waitForRun: (runId) => this.#waitForRun(runId),
+      cancelRun: (runId) => this.#cancel(runId),
+      requestEvict: (exec) => {
+        this.#lock
+          .run(exec.id, async () => {
+            if (this.#active.get(exec.id) !== exec) return;
+            if (await exec.pauseAndEvict()) {
+              this.#active.delete(exec.id);
+              this.#timers.release(exec.id);
+              this.#notifyPaused(exec.id);
+            }
+          })
+          .catch((cause: unknown) =>
+            this.#events.emit('warning', { message: 'A pause failed', runId: exec.id, cause }),
+          );
+      },
+      finished: (exec, writeError) => {
+        if (this.#active.get(exec.id) === exec) this.#active.delete(exec.id);
+        this.#timers.release(exec.id);
+        this.#notifyPaused(exec.id);
+        if (writeError === undefined) {
+          this.#notifyFinished(exec.run);
+        } else {
+          const error = new CairnError(
+            'WRITE_FAILED',
+            `The end of run ${exec.id} could not be written; the run stops here and is recovered when the engine starts again`,
+            { cause: writeError, details: { runId: exec.id } },
+          );
+          this.#events.emit('problem', { runId: exec.id, error });
+          this.#notifyFinished(exec.run, error);
+        }
+      },
+      stepStarted: () => {
+        this.#executing++;
+      },
+      stepEnded: () => {
+        this.#executing--;
+        if (this.#executing === 0) {
+          const idle = this.#idle;
+          this.#idle = [];
+          for (const fn of idle) fn();
+        }
+      },
+    };
+  }
+
+  // --- timers and recovery -------------------------------------------------------------------
+
+  async #onTimer(timer: Timer): Promise<TimerVerdict> {
+    return this.#lock.run(timer.runId, async () => {
+      const exec = this.#active.get(timer.runId);
+      if (exec) return (await exec.fireTimer(timer.taskId)) ? 'done' : 'skip';
+      const run = await this.#store.getRun(timer.runId);
+      if (!run || TERMINAL_STATUSES.has(run.status)) return 'skip';
+      if (run.pauseRequested) return 'skip';
+      const def = this.#lookup(run.workflow, run.version);
+      if (!def) {
+        this.#events.emit('problem', { runId: run.id, error: this.#versionNotRegistered(run) });
+        return 'skip';
+      }
+      await this.#load(run, def);
+      return 'skip';
+    });
+  }
+
+  async #recoverAll(): Promise<void> {
+    for (const status of ['running', 'queued'] as const) {
+      let cursor: string | null = null;
+      do {
+        const page: Page<Run> = await this.#store.listRuns({ status, limit: 500, cursor });
+        for (const bad of page.corrupt) {
+          this.#events.emit('problem', {
+            runId: bad.key.split('/').pop() ?? bad.key,
+            error: bad.error,
+          });
+        }
+        for (const run of page.items) {
+          try {
+            await this.#recover(run);
+          } catch (error) {
+            const problem =
+              error instanceof CairnError
+                ? error
+                : new CairnError('CORRUPT_RECORD', `Run ${run.id} could not be recovered`, {
+                    cause: error,
+                  });
+            this.#events.emit('problem', { runId: run.id, error: problem });
+          }
+        }
+        cursor = page.cursor;
+      } while (cursor !== null);
+    }
+  }
+
+  async #recover(stored: Run): Promise<void> {
+    await this.#lock.run(stored.id, async () => {
+      if (this.#active.has(stored.id)) return;
+      const def = this.#lookup(stored.workflow, stored.version);
+      if (!def) throw this.#versionNotRegistered(stored);
+      const tasks = await this.#store.listTasks(stored.id);
+      let run = stored;
+      if (run.status === 'queued') {
+        run = transition(run, 'running', this.#clock.now());
+      } else {
+        const interrupted =
+          tasks.some((t) => t.kind === 'step' && t.status === 'running') ||
+          !tasks.some(
+            (t) =>
+              t.status === 'waiting' ||
+              t.status === 'sleeping' ||
+              (t.kind === 'child' && t.status === 'running'),
+          );
+        if (interrupted) {
+          const recoveries = run.recoveries + 1;
+          const max = def.maxRecoveries ?? this.#maxRecoveries;
+          if (recoveries > max) {
+            const now = this.#clock.now();
+            const error = new CairnError(
+              'MAX_RECOVERIES_EXCEEDED',
+              `Run ${run.id} was interrupted ${recoveries} times (the limit is ${max}); it is failed so it cannot crash the process again`,
+              { details: { runId: run.id, recoveries, maxRecoveries: max } },
+            );
+            const ended = tasks
+              .filter(
+                (t) => t.status === 'running' || t.status === 'waiting' || t.status === 'sleeping',
+              )
+              .map((t) => ({
+                ...t,
+                status: 'cancelled' as const,
+                endedAt: now,
+                durationMs: now - t.startedAt,
+              }));
+            const failed = transition(run, 'failed', now, {
+              error: toErrorInfo(error),
+              recoveries,
+            });
+            await this.#store.checkpoint({ runs: [failed], tasks: ended });
+            this.#events.emit('run:failed', {
+              runId: run.id,
+              workflow: run.workflow,
+              error: failed.error!,
+            });
+            this.#notifyFinished(failed);
+            return;
+          }
+          run = { ...run, recoveries, updatedAt: this.#clock.now() };
+        }
+      }
+      if (run !== stored) await this.#store.checkpoint({ runs: [run] });
+      this.#events.emit('run:recovered', {
+        runId: run.id,
+        workflow: run.workflow,
+        recoveries: run.recoveries,
+      });
+      this.#launch(run, def, tasks);
+    });
+  }
+
+  // --- closing -------------------------------------------------------------------------------
+
+  /**
+   * Stops gracefully: nothing new starts, steps in flight finish and are checkpointed, then
+   * the store is closed (if the engine opened it). Runs not finished are recovered by the
+   * next engine.
+   */
+  async close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closing = (async () => {
+      this.#timers.stop();
+      this.#queue.clear();
+      for (const q of this.#workflowQueues.values()) q.clear();
+      if (this.#executing > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+      // Let the checkpoints of the steps that just finished be issued.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.#active.clear();
+      if (this.#ownsStore) await this.#store.close();
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,75 @@
+import type { CairnError, ErrorInfo, TaskKind } from '@cairn/store';
+
+/** Lifecycle events, for applications that embed the engine. */
+export interface EngineEvents {
+  'run:started': {
+    runId: string;
+    workflow: string;
+    version: string;
+    namespace: string;
+    parentRunId: string | null;
+  };
+  'run:completed': { runId: string; workflow: string; output: unknown; durationMs: number };
+  'run:failed': { runId: string; workflow: string; error: ErrorInfo };
+  'run:cancelled': { runId: string; workflow: string };
+  'run:paused': {
+    runId: string;
+    workflow: string;
+    pausedTaskId: string | null;
+    reason: 'waiting' | 'operator';
+  };
+  'run:resumed': { runId: string; workflow: string };
+  'run:recovered': { runId: string; workflow: string; recoveries: number };
+  'task:started': { runId: string; taskId: string; kind: TaskKind; attempt: number };
+  'task:completed': { runId: string; taskId: string; kind: TaskKind; durationMs: number };
+  'task:failed': {
+    runId: string;
+    taskId: string;
+    kind: TaskKind;
+    error: ErrorInfo;
+    willRetry: boolean;
+  };
+  'task:waiting': { runId: string; taskId: string; schema: unknown; timeoutAt: number | null };
+  'task:resumed': { runId: string; taskId: string; by: string | null };
+  'task:timed-out': { runId: string; taskId: string; kind: TaskKind };
+  /** Something went wrong that did not stop the engine: a log write failed, a listener threw. */
+  warning: { message: string; runId?: string; cause?: unknown };
+  /** A run that could not be recovered or continued, and was left as it is. */
+  problem: { runId: string; error: CairnError };
+}
+
+export type EngineEventName = keyof EngineEvents;
+export type Listener<K extends EngineEventName> = (event: EngineEvents[K]) => void;
+
+/** A small typed emitter: listeners that throw are reported as warnings, never break the engine. */
+export class Emitter {
+  #listeners = new Map<EngineEventName, Set<(event: never) => void>>();
+
+  on<K extends EngineEventName>(name: K, listener: Listener<K>): () => void {
+    let set = this.#listeners.get(name);
+    if (!set) this.#listeners.set(name, (set = new Set()));
+    set.add(listener);
+    return () => this.off(name, listener);
+  }
+
+  off<K extends EngineEventName>(name: K, listener: Listener<K>): void {
+    this.#listeners.get(name)?.delete(listener);
+  }
+
+  has(name: EngineEventName): boolean {
+    return (this.#listeners.get(name)?.size ?? 0) > 0;
+  }
+
+  emit<K extends EngineEventName>(name: K, event: EngineEvents[K]): void {
+    const set = this.#listeners.get(name);
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        (listener as Listener<K>)(event);
+      } catch (cause) {
+        if (name !== 'warning')
+          this.emit('warning', { message: `A "${name}" listener threw`, cause });
+      }
+    }
+  }
+}

@@ -1,0 +1,28 @@
+export { workflow } from './workflow.js';
+export type { AnyWorkflow, Workflow, WorkflowOptions } from './workflow.js';
+export { Engine, createEngine } from './engine.js';
+export type {
+  EngineOptions,
+  ListWaitingOptions,
+  ResumeTaskOptions,
+  ResumeTaskResult,
+  RunHandle,
+  StartOptions,
+  WaitingTask,
+} from './engine.js';
+export type {
+  ChildOptions,
+  RetryOptions,
+  StepContext,
+  StepOptions,
+  WaitOptions,
+  WorkflowContext,
+} from './context.js';
+export type { EngineEventName, EngineEvents, Listener } from './events.js';
+export { TerminalError } from './errors.js';
+export { ManualClock, systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { toMs } from './duration.js';
+export type { Duration } from './duration.js';
+export { CairnError, LevelStore, MemoryStore, isCairnError } from '@cairn/store';
+export type { ErrorCode, Run, RunStatus, Task, TaskStatus } from '@cairn/store';
