@@ -62,31 +62,43 @@ const v0ToV1: Migration = {
   to: 1,
   description: 'JSON records to msgpack records with indexes',
   async run(ctx) {
-    const range = { gte: 'run:', lt: 'task;' };
+    // One range per format-0 prefix: a single `run:`..`task;` range would also hold the
+    // format-1 `runs\x00<id>` keys this migration writes, and read them back as format 0.
+    const ranges = [
+      { gte: 'run:', lt: 'run;' },
+      { gte: 'task:', lt: 'task;' },
+    ];
     let total = 0;
-    for await (const _ of ctx.db.keys(range)) total++;
+    for (const range of ranges) for await (const _ of ctx.db.keys(range)) total++;
     const previous = (await readProgress(ctx.db))?.done ?? 0;
     let done = previous;
     total += previous;
     ctx.progress(done, total);
-    for (;;) {
-      const it = ctx.db.iterator({ ...range, valueEncoding: 'utf8' });
-      let entries: [string, string][];
-      try {
-        entries = (await it.nextv(ctx.batchSize)) as unknown as [string, string][];
-      } finally {
-        await it.close();
+    for (const range of ranges) {
+      for (;;) {
+        const it = ctx.db.iterator({ ...range, valueEncoding: 'utf8' });
+        const entries: [string, string][] = [];
+        try {
+          // nextv may return fewer than asked (classic-level stops at highWaterMarkBytes).
+          while (entries.length < ctx.batchSize) {
+            const next = await it.nextv(ctx.batchSize - entries.length);
+            if (next.length === 0) break;
+            entries.push(...(next as unknown as [string, string][]));
+          }
+        } finally {
+          await it.close();
+        }
+        if (entries.length === 0) break;
+        const batch = ctx.db.batch();
+        for (const [k, json] of entries) {
+          for (const [nk, nv] of convertV0(k, json)) batch.put(nk, nv);
+          batch.del(k);
+        }
+        done += entries.length;
+        batch.put(PROGRESS_KEY, encode({ from: 0, to: 1, done }));
+        await batch.write({ sync: true });
+        ctx.progress(done, total);
       }
-      if (entries.length === 0) break;
-      const batch = ctx.db.batch();
-      for (const [k, json] of entries) {
-        for (const [nk, nv] of convertV0(k, json)) batch.put(nk, nv);
-        batch.del(k);
-      }
-      done += entries.length;
-      batch.put(PROGRESS_KEY, encode({ from: 0, to: 1, done }));
-      await batch.write({ sync: true });
-      ctx.progress(done, total);
     }
   },
 };

@@ -1,0 +1,32 @@
+/**
+ * Crash-test writer: opens the store at argv[2] (durability 'strict') and runs run
+ * lifecycles (test/helpers/lifecycle.ts) on several concurrent workers until it is killed.
+ * Prints `ready`, then `ack <runId> <createdAt> <stage>` once each write's promise resolved.
+ */
+import { LevelStore, uuidv7 } from '@cairn/store';
+import { LAST_STAGE, stageWrite } from '../helpers/lifecycle.js';
+import { exitWithParent } from './guard.js';
+
+exitWithParent();
+const [path, workersArg] = process.argv.slice(2);
+if (path === undefined) throw new Error('usage: checkpoint-writer <dir> [workers]');
+const workers = Number(workersArg ?? 8);
+
+const store = new LevelStore({ path, durability: 'strict' });
+await store.open();
+process.stdout.write('ready\n');
+
+async function worker(): Promise<never> {
+  for (;;) {
+    const runId = uuidv7();
+    const createdAt = Date.now();
+    for (let stage = 0; stage <= LAST_STAGE; stage++) {
+      const { run, tasks } = stageWrite(runId, createdAt, stage);
+      if (stage === 0) await store.createRun(run);
+      else await store.checkpoint({ runs: [run], tasks });
+      process.stdout.write(`ack ${runId} ${createdAt} ${stage}\n`);
+    }
+  }
+}
+
+await Promise.all(Array.from({ length: workers }, worker));
