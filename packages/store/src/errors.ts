@@ -17,7 +17,6 @@ export const ERROR_CODES = [
   'STEP_FAILED',
   'CHILD_FAILED',
   'RUN_FAILED',
-  'NOT_PAUSED',
   'STEP_TIMEOUT',
   'WAIT_TIMEOUT',
   'CANCELLED',

@@ -156,7 +156,7 @@ function v0Run(k: string, raw: Record<string, unknown>): Run {
   const parsed = RunSchema.safeParse({
     id: raw.id,
     workflow: raw.workflow,
-    version: String(raw.version ?? '1'),
+    version: typeof raw.version === 'string' || typeof raw.version === 'number' ? String(raw.version) : '1',
     namespace: 'default',
     status,
     isPaused: status === 'paused',
