@@ -10,11 +10,8 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const handle = setTimeout(fn, Math.min(ms, 2 ** 31 - 1));
-    handle.unref?.();
-    return handle;
-  },
+  // Armed timers keep the process alive, as pending work should; engine.close() clears them.
+  setTimeout: (fn, ms) => setTimeout(fn, Math.min(ms, 2 ** 31 - 1)),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
