@@ -1,6 +1,7 @@
 import {
   CairnError,
   IdSchema,
+  faults,
   assertSerializable,
   uuidv7,
   type LogLevel,
@@ -373,6 +374,7 @@ export class RunExecution {
     policy: RetryPolicy,
   ): Promise<boolean> {
     {
+      faults.hit('step.after-run', task);
       if (this.#state !== 'active') throw new CairnError('CANCELLED', `Run ${this.run.id} stopped`);
       const now = this.#host.clock.now();
       const record = task.attempts[task.attempts.length - 1]!;
@@ -395,6 +397,7 @@ export class RunExecution {
         task.endedAt = now;
         task.durationMs = now - task.startedAt;
         await this.#write({ tasks: [task] });
+        faults.hit('step.after-commit', task);
         this.#host.events.emit('task:completed', {
           runId: this.run.id,
           taskId: task.taskId,
@@ -513,7 +516,13 @@ export class RunExecution {
         if (controller.signal.aborted) onAbort();
         else controller.signal.addEventListener('abort', onAbort, { once: true });
       });
-      const value = await Promise.race([Promise.resolve().then(() => fn(stepContext)), stopped]);
+      const value = await Promise.race([
+        Promise.resolve().then(() => {
+          faults.hit('step.before-run', task);
+          return fn(stepContext);
+        }),
+        stopped,
+      ]);
       return { ok: true, started: true, value };
     } catch (error) {
       return { ok: false, started: true, error: toError(error) };
@@ -572,6 +581,16 @@ export class RunExecution {
   #log(message: unknown, data?: unknown, level: LogLevel = 'info'): void {
     if (typeof message !== 'string') throw typeError('log message must be a string');
     if (this.#unconsumed.size > 0 || this.#state !== 'active') return; // replaying: already logged
+    try {
+      faults.hit('telemetry.write', message);
+    } catch (cause) {
+      this.#host.events.emit('warning', {
+        message: 'A log line could not be written',
+        runId: this.run.id,
+        cause,
+      });
+      return;
+    }
     this.#host.store
       .appendLogs([
         {
@@ -792,6 +811,7 @@ export class RunExecution {
     }
     const resumed = this.run.status === 'paused' && !this.run.pauseRequested;
     if (resumed) this.run = transition(this.run, 'running', this.#host.clock.now());
+    faults.hit('resume.before-commit', tasks);
     this.#inflight++;
     try {
       await this.#write({ tasks, ...(resumed ? { runs: [this.run] } : {}) });
@@ -1153,6 +1173,7 @@ export class RunExecution {
     if (this.run.status !== 'paused' || this.run.pausedTaskId !== pausedTaskId) {
       this.run = transition(this.run, 'paused', this.#host.clock.now(), { pausedTaskId });
       try {
+        faults.hit('pause.before-commit', this.run);
         await this.#host.store.checkpoint({ runs: [this.run] });
       } catch (error) {
         this.#state = 'active';

@@ -24,5 +24,20 @@ export { ManualClock, systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { toMs } from './duration.js';
 export type { Duration } from './duration.js';
-export { CairnError, LevelStore, MemoryStore, isCairnError } from '@cairn/store';
-export type { ErrorCode, Run, RunStatus, Task, TaskStatus } from '@cairn/store';
+export {
+  CairnError,
+  FAULT_POINTS,
+  LevelStore,
+  MemoryStore,
+  faults,
+  isCairnError,
+} from '@cairn/store';
+export type {
+  ErrorCode,
+  FaultAction,
+  FaultPoint,
+  Run,
+  RunStatus,
+  Task,
+  TaskStatus,
+} from '@cairn/store';

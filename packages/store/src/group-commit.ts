@@ -1,4 +1,5 @@
 import { CairnError } from './errors.js';
+import { faults } from './faults.js';
 
 /** A value to put, or `null` to delete. */
 export type WriteValue = Uint8Array | null;
@@ -76,21 +77,29 @@ export class GroupCommitter {
     this.#pending = new Map();
     this.#waiters = [];
     this.#durable = false;
-    const inflight = this.#writer.write(entries, sync).then(
-      () => {
-        this.#batches++;
-        for (const w of waiters) w.resolve();
-      },
-      (cause: unknown) => {
-        const error =
-          cause instanceof CairnError
-            ? cause
-            : new CairnError('WRITE_FAILED', 'A batch could not be written to the store', {
-                cause,
-              });
-        for (const w of waiters) w.reject(error);
-      },
-    );
+    const inflight = Promise.resolve()
+      .then(() => {
+        faults.hit('commit.before-write', entries);
+        return this.#writer.write(entries, sync);
+      })
+      .then(() => {
+        faults.hit('commit.after-write', entries);
+      })
+      .then(
+        () => {
+          this.#batches++;
+          for (const w of waiters) w.resolve();
+        },
+        (cause: unknown) => {
+          const error =
+            cause instanceof CairnError
+              ? cause
+              : new CairnError('WRITE_FAILED', 'A batch could not be written to the store', {
+                  cause,
+                });
+          for (const w of waiters) w.reject(error);
+        },
+      );
     this.#inflight = inflight.finally(() => {
       this.#inflight = null;
       if (this.#waiters.length > 0) void this.#run();

@@ -55,3 +55,5 @@ export type { LevelDb, Migration, MigrationContext, MigrationProgress } from './
 export { DEFAULT_STORE_DIR, STORE_DIR_ENV, resolveStorePath } from './paths.js';
 export { uuidv7, isUuid } from './ids.js';
 export { assertSerializable } from './codec.js';
+export { FAULT_POINTS, InjectedFault, faults } from './faults.js';
+export type { ArmOptions, FaultAction, FaultPoint } from './faults.js';

@@ -1,6 +1,7 @@
 import type { AbstractLevel } from 'abstract-level';
 import { encode, decodeRaw } from './codec.js';
 import { CairnError } from './errors.js';
+import { faults } from './faults.js';
 import { runIndexKeys, taskIndexKeys } from './indexes.js';
 import { metaKey, runKey, taskKey } from './keys.js';
 import {
@@ -97,6 +98,7 @@ const v0ToV1: Migration = {
         done += entries.length;
         batch.put(PROGRESS_KEY, encode({ from: 0, to: 1, done }));
         await batch.write({ sync: true });
+        faults.hit('migration.batch', { done, total });
         ctx.progress(done, total);
       }
     }
@@ -156,7 +158,10 @@ function v0Run(k: string, raw: Record<string, unknown>): Run {
   const parsed = RunSchema.safeParse({
     id: raw.id,
     workflow: raw.workflow,
-    version: typeof raw.version === 'string' || typeof raw.version === 'number' ? String(raw.version) : '1',
+    version:
+      typeof raw.version === 'string' || typeof raw.version === 'number'
+        ? String(raw.version)
+        : '1',
     namespace: 'default',
     status,
     isPaused: status === 'paused',
