@@ -15,6 +15,7 @@ import {
   lastPart,
   logKey,
   metaKey,
+  padTime,
   prefixRange,
   runKey,
   taskKey,
@@ -39,6 +40,7 @@ import {
 import { z } from 'zod';
 
 const EMPTY = new Uint8Array(0);
+const LOG_SEQ_KEY = metaKey('logSeq');
 const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
 
 export interface LevelBackedStoreOptions {
@@ -70,6 +72,7 @@ export abstract class LevelBackedStore extends Store {
   #committer: GroupCommitter | null = null;
   #schemaVersion = -1;
   #creating = new Set<string>();
+  readonly #inboxQueue = new Map<string, Promise<void>>();
   #logSeq = 0;
   readonly #options: LevelBackedStoreOptions;
   readonly #maxRecordBytes: number;
@@ -128,6 +131,7 @@ export abstract class LevelBackedStore extends Store {
       await db.close();
       throw error;
     }
+    this.#logSeq = Math.max(this.#logSeq, await readLogSeq(db));
     this.#db = db;
     this.#committer = new GroupCommitter(
       { write: (entries, sync) => this.#writeBatch(entries, sync) },
@@ -204,15 +208,17 @@ export abstract class LevelBackedStore extends Store {
 
   protected async _createRun(run: Run): Promise<void> {
     const k = runKey(run.id);
-    if (this.#creating.has(run.id) || (await this.level.get(k)) !== undefined) {
-      throw new CairnError('ALREADY_EXISTS', `A run with id "${run.id}" already exists`, {
+    const exists = () =>
+      new CairnError('ALREADY_EXISTS', `A run with id "${run.id}" already exists`, {
         details: { runId: run.id },
       });
-    }
-    const entries: [string, WriteValue][] = [];
-    this.#runEntries(run, entries);
+    // Claimed before the read, so a concurrent create of the same id sees the claim.
+    if (this.#creating.has(run.id)) throw exists();
     this.#creating.add(run.id);
     try {
+      if ((await this.level.get(k)) !== undefined) throw exists();
+      const entries: [string, WriteValue][] = [];
+      this.#runEntries(run, entries);
       await this.#write(entries);
     } finally {
       this.#creating.delete(run.id);
@@ -370,7 +376,11 @@ export abstract class LevelBackedStore extends Store {
 
   protected async _dueTimers(at: number, limit: number): Promise<Timer[]> {
     const range = prefixRange(PREFIX.timers);
-    const upper = key(PREFIX.timers, String(Math.floor(at) + 1).padStart(15, '0'));
+    // Clamped: `Infinity` would otherwise pad to a key below every real timer.
+    const upper = key(
+      PREFIX.timers,
+      padTime(Math.min(Math.floor(at), Number.MAX_SAFE_INTEGER - 1) + 1),
+    );
     const timers: Timer[] = [];
     for await (const k of this.level.keys({
       gte: range.gte,
@@ -383,9 +393,29 @@ export abstract class LevelBackedStore extends Store {
     return timers;
   }
 
+  /**
+   * Runs puts and takes of one inbox entry one after another, so two takes cannot both
+   * return it and a take cannot delete input put after it read. The first in line runs at
+   * once (its write is queued before `close()` can flush).
+   */
+  #inboxSerial<T>(k: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#inboxQueue.get(k);
+    const current = previous === undefined ? fn() : previous.then(fn);
+    const settled = current.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inboxQueue.set(k, settled);
+    void settled.then(() => {
+      if (this.#inboxQueue.get(k) === settled) this.#inboxQueue.delete(k);
+    });
+    return current;
+  }
+
   protected async _putInbox(entry: InboxEntry): Promise<void> {
     const k = inboxKey(entry.runId, entry.taskId);
-    await this.#write([[k, this.#encode(k, { data: entry.data, at: entry.at })]]);
+    const bytes = this.#encode(k, { data: entry.data, at: entry.at });
+    await this.#inboxSerial(k, () => this.#write([[k, bytes]]));
   }
 
   protected async _getInbox(runId: string, taskId: string): Promise<InboxEntry | undefined> {
@@ -397,9 +427,12 @@ export abstract class LevelBackedStore extends Store {
   }
 
   protected async _takeInbox(runId: string, taskId: string): Promise<InboxEntry | undefined> {
-    const entry = await this._getInbox(runId, taskId);
-    if (entry !== undefined) await this.#write([[inboxKey(runId, taskId), null]]);
-    return entry;
+    const k = inboxKey(runId, taskId);
+    return this.#inboxSerial(k, async () => {
+      const entry = await this._getInbox(runId, taskId);
+      if (entry !== undefined) await this.#write([[k, null]]);
+      return entry;
+    });
   }
 
   protected async _listInbox(runId: string): Promise<InboxEntry[]> {
@@ -414,13 +447,18 @@ export abstract class LevelBackedStore extends Store {
   protected async _appendLogs(lines: readonly LogInput[]): Promise<LogLine[]> {
     const out: LogLine[] = [];
     const entries: [string, WriteValue][] = [];
+    let seq = this.#logSeq;
     for (const line of lines) {
-      this.#logSeq = Math.max(this.#logSeq + 1, Date.now() * 1000);
-      const full: LogLine = { ...line, seq: this.#logSeq };
+      seq = Math.max(seq + 1, Date.now() * 1000);
+      const full: LogLine = { ...line, seq };
       const k = logKey(line.runId, full.seq);
       entries.push([k, this.#encode(k, full)]);
       out.push(full);
     }
+    this.#logSeq = seq;
+    // The highest seq given out, so a reopened store continues above it even if the clock
+    // has moved back (seq would otherwise repeat, and a line overwrite another).
+    entries.push([LOG_SEQ_KEY, encode(seq)]);
     await this.#write(entries, false);
     return out;
   }
@@ -552,6 +590,17 @@ export abstract class LevelBackedStore extends Store {
       });
     }
     return { ok: problems.length === 0, runs, tasks, entries, problems };
+  }
+}
+
+/** The highest log seq given out, or 0. Logs are telemetry: a damaged value is ignored. */
+async function readLogSeq(db: LevelDb): Promise<number> {
+  try {
+    const bytes = await db.get(LOG_SEQ_KEY);
+    const value = bytes === undefined ? 0 : decodeRaw(LOG_SEQ_KEY, bytes);
+    return typeof value === 'number' && Number.isSafeInteger(value) ? value : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -112,7 +112,7 @@ export type StoreStatus = 'opening' | 'open' | 'closing' | 'closed';
 
 export const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
-const RESERVED_META = new Set(['schemaVersion', 'migration']);
+const RESERVED_META = new Set(['schemaVersion', 'migration', 'logSeq']);
 
 /**
  * The store contract. Public methods check their arguments and the store's state, then call
@@ -302,8 +302,12 @@ export abstract class Store {
     checkId('runId', runId);
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
-    if (options.afterSeq !== undefined && typeof options.afterSeq !== 'number') {
-      throw typeError('options.afterSeq must be a number');
+    if (options.afterSeq !== undefined) {
+      if (typeof options.afterSeq !== 'number')
+        throw typeError('options.afterSeq must be a number');
+      // NaN, fractions and infinities would be padded into nonsense keys.
+      if (!Number.isSafeInteger(options.afterSeq))
+        throw invalid('options.afterSeq must be an integer');
     }
     const limit =
       options.limit === undefined ? Number.MAX_SAFE_INTEGER : checkLimit(options.limit, Infinity);
