@@ -6,6 +6,7 @@ import {
   Store,
   TERMINAL_STATUSES,
   assertSerializable,
+  roundTrip,
   uuidv7,
   type ListRunsQuery,
   type Page,
@@ -24,7 +25,7 @@ import { KeyedLock } from './lock.js';
 import { DEFAULT_RETRY, retryPolicy, type RetryPolicy } from './retry.js';
 import { transition } from './status.js';
 import { TimerService, type TimerVerdict } from './timers.js';
-import type { AnyWorkflow, Workflow } from './workflow.js';
+import type { AnyWorkflow, WorkflowInput, WorkflowOutput } from './workflow.js';
 
 export interface EngineOptions {
   /**
@@ -46,6 +47,12 @@ export interface EngineOptions {
   readonly namespace?: string;
   /** Recover `queued` and `running` runs when the engine starts. @default true */
   readonly recover?: boolean;
+  /**
+   * Listeners attached before the engine opens, so the events of recovery (`run:recovered`,
+   * `problem`) reach them too; `engine.on()` only sees what happens after `createEngine`.
+   * @example { on: { problem: (e) => console.error(e.runId, e.error.code) } }
+   */
+  readonly on?: { readonly [K in EngineEventName]?: Listener<K> };
 }
 
 export interface StartOptions {
@@ -118,6 +125,15 @@ function checkId(name: string, value: unknown): asserts value is string {
   }
 }
 
+/** Whether `task` has a timer that is due at `now`: a sleep that has ended, a wait that timed out. */
+function timerIsDue(task: Task | undefined, now: number): boolean {
+  if (task?.status === 'sleeping') return (task.wakeAt ?? 0) <= now;
+  if (task?.status === 'waiting') {
+    return task.timeoutAt !== null && task.timeoutAt !== undefined && task.timeoutAt <= now;
+  }
+  return false;
+}
+
 function notFound(runId: string): CairnError {
   return new CairnError('NOT_FOUND', `No run with id "${runId}"`, { details: { runId } });
 }
@@ -185,11 +201,30 @@ export class Engine {
     this.#namespace = namespace;
     this.#maxRecoveries = maxRecoveries;
     this.#retry = retryPolicy(options.retry, DEFAULT_RETRY);
-    this.#clock = options.clock ?? systemClock;
+    const clock: unknown = options.clock ?? systemClock;
+    if (
+      typeof clock !== 'object' ||
+      clock === null ||
+      (['now', 'setTimeout', 'clearTimeout'] as const).some(
+        (name) => typeof (clock as Record<string, unknown>)[name] !== 'function',
+      )
+    ) {
+      throw typeError('options.clock must have now(), setTimeout() and clearTimeout()');
+    }
+    this.#clock = clock as Clock;
     this.#store = options.store ?? new LevelStore();
     this.#ownsStore = options.store === undefined;
     this.#queue = new PQueue({ concurrency });
     for (const wf of options.workflows as readonly unknown[]) this.#register(wf as AnyWorkflow);
+    if (options.on !== undefined) {
+      if (typeof options.on !== 'object' || options.on === null)
+        throw typeError('options.on must be an object of listeners');
+      for (const [name, listener] of Object.entries(options.on)) {
+        if (typeof listener !== 'function')
+          throw typeError(`options.on["${name}"] must be a function`);
+        this.#events.on(name as EngineEventName, listener as Listener<EngineEventName>);
+      }
+    }
     this.#timers = new TimerService(
       this.#store,
       this.#clock,
@@ -275,11 +310,11 @@ export class Engine {
   // --- starting and reading runs ------------------------------------------------------------
 
   /** Validates the input, creates the run (durably) and starts executing it. */
-  async start<I, O>(
-    wf: Workflow<I, O> | string,
-    input: I,
+  async start<W extends AnyWorkflow>(
+    wf: W | string,
+    input: WorkflowInput<W>,
     options: StartOptions = {},
-  ): Promise<RunHandle<O>> {
+  ): Promise<RunHandle<WorkflowOutput<W>>> {
     this.#assertOpen();
     const def = this.#resolve(wf);
     if (typeof options !== 'object' || options === null)
@@ -311,7 +346,11 @@ export class Engine {
       if (options.id !== undefined) {
         const existing = await this.#store.getRun(id);
         if (existing) {
-          if (existing.workflow === def.name && isDeepStrictEqual(existing.input, parsed.data))
+          // Compared as stored: msgpack turns -0 into 0, renames `__proto__`, and so on.
+          if (
+            existing.workflow === def.name &&
+            isDeepStrictEqual(existing.input, roundTrip(parsed.data))
+          )
             return;
           throw new CairnError(
             'CONFLICT',
@@ -342,10 +381,12 @@ export class Engine {
         recoveries: 0,
         tags: [...(options.tags ?? [])],
       };
-      await this.#store.createRun(run);
+      // A generated id is new (UUIDv7): no need to read before writing.
+      if (options.id === undefined) await this.#store.checkpoint({ runs: [run] });
+      else await this.#store.createRun(run);
       this.#launch(run, def, []);
     });
-    return this.handle<O>(id);
+    return this.handle<WorkflowOutput<W>>(id);
   }
 
   #resolve(wf: AnyWorkflow | string): AnyWorkflow {
@@ -430,8 +471,19 @@ export class Engine {
       let taken = 0;
       for (const task of page.items) {
         taken++;
-        if (!runs.has(task.runId))
-          runs.set(task.runId, await this.#store.getRun(task.runId).catch(() => undefined));
+        if (!runs.has(task.runId)) {
+          runs.set(
+            task.runId,
+            await this.#store.getRun(task.runId).catch((error: unknown) => {
+              // A damaged run record: its waiting task is reported, not silently dropped.
+              if (error instanceof CairnError && typeof error.details?.key === 'string') {
+                corrupt.push({ key: error.details.key, error });
+                return undefined;
+              }
+              throw error;
+            }),
+          );
+        }
         const run = runs.get(task.runId);
         if (!run) continue;
         if (options.namespace !== undefined && run.namespace !== options.namespace) continue;
@@ -542,6 +594,8 @@ export class Engine {
     checkId('runId', runId);
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
+    if (options.by !== undefined && typeof options.by !== 'string')
+      throw typeError('options.by must be a string');
     if (data !== undefined) assertSerializable(data, 'data');
     const by = options.by ?? null;
     return this.#lock.run(runId, async () => {
@@ -557,6 +611,7 @@ export class Engine {
         );
       }
       let exec = this.#active.get(runId);
+      let loaded = false;
       if (!exec) {
         const waiting = (await this.#store.listWaiting({ runId, limit: 1000 })).items;
         if (!run.pauseRequested && (data === undefined || waiting.length === 0)) {
@@ -565,10 +620,14 @@ export class Engine {
         const def = this.#lookup(run.workflow, run.version);
         if (!def) throw this.#versionNotRegistered(run);
         exec = await this.#load(run, def);
+        loaded = true;
       }
       const unpin = exec.pin();
       try {
-        await exec.quiet();
+        // A run just loaded first replays up to where it stopped. A run already in memory is
+        // taken as it is: waiting for its steps in flight would hold the run's lock (and so
+        // pause and cancel) for as long as they take.
+        if (loaded) await exec.quiet();
         const waiting = exec.waitingTaskIds();
         const operator = exec.run.pauseRequested;
         if (data !== undefined && waiting.length > 0) {
@@ -588,8 +647,12 @@ export class Engine {
             }
           }
           exec.validateResume(payloads);
-          if (operator) await exec.clearPause();
+          // Waits first: if the store refuses a payload (too large), the pause stays too.
           await exec.resumeWaits(payloads, by);
+          if (operator) {
+            await exec.clearPause();
+            this.#events.emit('run:resumed', { runId, workflow: run.workflow });
+          }
         } else if (operator) {
           await exec.clearPause();
           this.#events.emit('run:resumed', { runId, workflow: run.workflow });
@@ -625,46 +688,49 @@ export class Engine {
   async pause(runId: string): Promise<Run> {
     this.#assertOpen();
     checkId('runId', runId);
-    const inMemory = await this.#lock.run(runId, async (): Promise<{ paused: Promise<void> } | null> => {
-      const run = await this.#store.getRun(runId);
-      if (!run) throw notFound(runId);
-      if (TERMINAL_STATUSES.has(run.status)) {
-        throw new CairnError(
-          'INVALID_TRANSITION',
-          `Run ${runId} is ${run.status} and cannot be paused`,
-          {
-            details: { runId, status: run.status },
-          },
+    const inMemory = await this.#lock.run(
+      runId,
+      async (): Promise<{ paused: Promise<void> } | null> => {
+        const run = await this.#store.getRun(runId);
+        if (!run) throw notFound(runId);
+        if (TERMINAL_STATUSES.has(run.status)) {
+          throw new CairnError(
+            'INVALID_TRANSITION',
+            `Run ${runId} is ${run.status} and cannot be paused`,
+            {
+              details: { runId, status: run.status },
+            },
+          );
+        }
+        const exec = this.#active.get(runId);
+        if (exec) {
+          const paused = new Promise<void>((resolve) => this.#onPaused(runId, resolve));
+          await exec.requestPause();
+          // Wrapped: returning the promise itself would wait for it inside the lock.
+          return { paused };
+        }
+        if (run.pauseRequested && run.status === 'paused') return null;
+        const tasks = await this.#store.listTasks(runId);
+        const next = tasks.find(
+          (t) => t.status === 'waiting' || t.status === 'sleeping' || t.status === 'running',
         );
-      }
-      const exec = this.#active.get(runId);
-      if (exec) {
-        const paused = new Promise<void>((resolve) => this.#onPaused(runId, resolve));
-        await exec.requestPause();
-        // Wrapped: returning the promise itself would wait for it inside the lock.
-        return { paused };
-      }
-      if (run.pauseRequested && run.status === 'paused') return null;
-      const tasks = await this.#store.listTasks(runId);
-      const next = tasks.find(
-        (t) => t.status === 'waiting' || t.status === 'sleeping' || t.status === 'running',
-      );
-      const paused =
-        run.status === 'paused'
-          ? { ...run, pauseRequested: true, updatedAt: this.#clock.now() }
-          : transition(run, 'paused', this.#clock.now(), {
-              pausedTaskId: next?.taskId ?? null,
-              pauseRequested: true,
-            });
-      await this.#store.checkpoint({ runs: [paused] });
-      this.#events.emit('run:paused', {
-        runId,
-        workflow: run.workflow,
-        pausedTaskId: paused.pausedTaskId,
-        reason: 'operator',
-      });
-      return null;
-    });
+        const paused =
+          run.status === 'paused'
+            ? { ...run, pauseRequested: true, updatedAt: this.#clock.now() }
+            : transition(run, 'paused', this.#clock.now(), {
+                pausedTaskId: next?.taskId ?? null,
+                pauseRequested: true,
+              });
+        await this.#store.checkpoint({ runs: [paused] });
+        this.#events.emit('run:paused', {
+          runId,
+          workflow: run.workflow,
+          pausedTaskId: paused.pausedTaskId,
+          reason: 'operator',
+        });
+        return null;
+      },
+    );
     if (inMemory) await inMemory.paused;
     return this.get(runId);
   }
@@ -765,6 +831,8 @@ export class Engine {
       if (!set) this.#watchers.set(runId, (set = new Set()));
       const watcher = { resolve, reject };
       set.add(watcher);
+      // A run executing here reports its end to the watcher; no read needed.
+      if (this.#active.has(runId)) return;
       this.#store.getRun(runId).then(
         (run) => {
           if (!run) {
@@ -859,9 +927,27 @@ export class Engine {
     return this.#lock.run(timer.runId, async () => {
       const exec = this.#active.get(timer.runId);
       if (exec) return (await exec.fireTimer(timer.taskId)) ? 'done' : 'skip';
-      const run = await this.#store.getRun(timer.runId);
-      if (!run || TERMINAL_STATUSES.has(run.status)) return 'skip';
-      if (run.pauseRequested) return 'skip';
+      let run: Run | undefined;
+      let task: Task | undefined;
+      try {
+        run = await this.#store.getRun(timer.runId);
+        if (!run || TERMINAL_STATUSES.has(run.status)) {
+          if (!run) this.#staleTimer(timer, 'its run does not exist');
+          return 'skip';
+        }
+        if (run.pauseRequested) return 'skip';
+        task = await this.#store.getTask(timer.runId, timer.taskId);
+      } catch (error) {
+        if (!(error instanceof CairnError)) throw error;
+        this.#events.emit('problem', { runId: timer.runId, error });
+        return 'skip';
+      }
+      // Loading the run for a timer its task does not have would find nothing to fire, evict
+      // the run, release the timer and load it again, forever.
+      if (!timerIsDue(task, this.#clock.now())) {
+        this.#staleTimer(timer, 'its task is not sleeping or waiting until then');
+        return 'skip';
+      }
       const def = this.#lookup(run.workflow, run.version);
       if (!def) {
         this.#events.emit('problem', { runId: run.id, error: this.#versionNotRegistered(run) });
@@ -869,6 +955,18 @@ export class Engine {
       }
       await this.#load(run, def);
       return 'skip';
+    });
+  }
+
+  /** A timer entry that names no due task: reported and left alone (`verify()` shows it too). */
+  #staleTimer(timer: Timer, why: string): void {
+    this.#events.emit('problem', {
+      runId: timer.runId,
+      error: new CairnError(
+        'CORRUPT_RECORD',
+        `A timer for task "${timer.taskId}" of run ${timer.runId} is not in step with its records: ${why}; it is ignored`,
+        { details: { runId: timer.runId, taskId: timer.taskId, at: timer.at } },
+      ),
     });
   }
 

@@ -119,7 +119,10 @@ export class RunExecution {
   readonly #host: ExecutionHost;
   /** Every task of the run: loaded history, then what this execution adds. */
   readonly tasks = new Map<string, Task>();
-  /** History tasks with an outcome that the function has not asked for again yet. */
+  /**
+   * History tasks the function has not asked for again yet: those with an outcome, and those
+   * in flight when the run stopped (a replay that never reaches them is not the same run).
+   */
   readonly #unconsumed = new Set<string>();
   readonly #names = new Map<string, number>();
   readonly #pending = new Map<string, Pending>();
@@ -144,8 +147,7 @@ export class RunExecution {
     this.run = run;
     for (const task of history) {
       this.tasks.set(task.taskId, task);
-      if (FINAL_TASK.has(task.status) && !task.taskId.startsWith('$'))
-        this.#unconsumed.add(task.taskId);
+      if (!task.taskId.startsWith('$')) this.#unconsumed.add(task.taskId);
       this.#nextSeq = Math.max(this.#nextSeq, task.seq + 1);
     }
     this.#ctx = this.#makeContext();
@@ -252,11 +254,13 @@ export class RunExecution {
    * Holds a call while the run must not start new work: an operator pause, the engine
    * closing, or (for a call history does not have) replay still owing recorded results.
    */
-  async #gate(taskId: string, isNew: boolean): Promise<void> {
+  async #gate(taskId: string, isNew: boolean, pausable = true): Promise<void> {
     for (;;) {
       this.#assertLive();
       const hold =
-        this.run.pauseRequested || this.#host.closing() || (isNew && this.#unconsumed.size > 0);
+        (pausable && this.run.pauseRequested) ||
+        this.#host.closing() ||
+        (isNew && this.#unconsumed.size > 0);
       if (!hold) return;
       await new Promise<void>((resolve, reject) => {
         this.#held.push({ taskId, isNew, resolve, reject });
@@ -286,11 +290,12 @@ export class RunExecution {
     const timeout = options.timeout === undefined ? undefined : toMs(options.timeout, 'timeout');
     if (
       options.meta !== undefined &&
-      typeof options.meta !== 'object' &&
+      (typeof options.meta !== 'object' || options.meta === null) &&
       typeof options.meta !== 'function'
     ) {
       throw typeError('step meta must be an object or a function');
     }
+    if (typeof options.meta === 'object') assertSerializable(options.meta, 'step meta');
     const { taskId, seq, hist, group } = this.#claim(name, 'step');
     if (hist && FINAL_TASK.has(hist.status)) return this.#replayed(hist) as T;
     await this.#gate(taskId, hist === undefined);
@@ -468,24 +473,38 @@ export class RunExecution {
         cause,
       });
     });
-    this.#host.events.emit('task:started', {
-      runId: this.run.id,
-      taskId: task.taskId,
-      kind: 'step',
-      attempt,
-    });
+    if (this.#host.events.has('task:started')) {
+      this.#host.events.emit('task:started', {
+        runId: this.run.id,
+        taskId: task.taskId,
+        kind: 'step',
+        attempt,
+      });
+    }
     this.#host.stepStarted();
-    const controller = new AbortController();
-    const onRunAbort = (): void => controller.abort(this.#abort.signal.reason);
-    this.#abort.signal.addEventListener('abort', onRunAbort, { once: true });
+    // The attempt's abort controller is made only when something needs it: a timeout, a
+    // step function that reads its signal, or an asynchronous step (cancellation aborts it).
+    let controller: AbortController | null = null;
+    const runSignal = this.#abort.signal;
+    let settled = false;
+    const ensure = (): AbortController => {
+      if (controller === null) {
+        controller = new AbortController();
+        if (runSignal.aborted && !settled) controller.abort(runSignal.reason);
+      }
+      return controller;
+    };
     let timer: unknown;
+    let onRunAbort: (() => void) | null = null;
     try {
       const stepContext: StepContext = {
         runId: this.run.id,
         taskId: task.taskId,
         attempt,
         idempotencyKey: `${this.run.id}:${task.taskId}`,
-        signal: controller.signal,
+        get signal() {
+          return ensure().signal;
+        },
         annotate: (meta) => {
           if (typeof meta !== 'object' || meta === null)
             throw typeError('annotate takes an object');
@@ -493,6 +512,11 @@ export class RunExecution {
           task.meta = { ...task.meta, ...meta };
         },
       };
+      faults.hit('step.before-run', task);
+      const result = fn(stepContext);
+      if (!isThenable(result)) return { ok: true, started: true, value: result };
+      // An asynchronous step races its timeout and the run's cancellation.
+      const ac = ensure();
       const stopped = new Promise<never>((_, reject) => {
         if (timeout !== undefined) {
           timer = clock.setTimeout(() => {
@@ -503,32 +527,29 @@ export class RunExecution {
                 details: { taskId: task.taskId, timeoutMs: timeout },
               },
             );
-            controller.abort(error);
+            ac.abort(error);
             reject(error);
           }, timeout);
         }
+        onRunAbort = (): void => ac.abort(runSignal.reason);
+        runSignal.addEventListener('abort', onRunAbort, { once: true });
         const onAbort = (): void => {
-          const reason: unknown = controller.signal.reason;
+          const reason: unknown = ac.signal.reason;
           reject(
             reason instanceof Error ? reason : new CairnError('CANCELLED', 'The step was aborted'),
           );
         };
-        if (controller.signal.aborted) onAbort();
-        else controller.signal.addEventListener('abort', onAbort, { once: true });
+        if (ac.signal.aborted) onAbort();
+        else ac.signal.addEventListener('abort', onAbort, { once: true });
       });
-      const value = await Promise.race([
-        Promise.resolve().then(() => {
-          faults.hit('step.before-run', task);
-          return fn(stepContext);
-        }),
-        stopped,
-      ]);
+      const value = await Promise.race([result, stopped]);
       return { ok: true, started: true, value };
     } catch (error) {
       return { ok: false, started: true, error: toError(error) };
     } finally {
+      settled = true;
       if (timer !== undefined) clock.clearTimeout(timer);
-      this.#abort.signal.removeEventListener('abort', onRunAbort);
+      if (onRunAbort !== null) runSignal.removeEventListener('abort', onRunAbort);
     }
   }
 
@@ -625,6 +646,8 @@ export class RunExecution {
       throw typeError('wait options.schema must be a zod schema');
     }
     const timeoutMs = options.timeout === undefined ? undefined : toMs(options.timeout, 'timeout');
+    if (options.description !== undefined && typeof options.description !== 'string')
+      throw typeError('wait options.description must be a string');
     const onTimeout = options.onTimeout ?? 'fail';
     if (
       onTimeout !== 'fail' &&
@@ -632,6 +655,8 @@ export class RunExecution {
     ) {
       throw typeError("wait options.onTimeout must be 'fail' or { default: value }");
     }
+    if (onTimeout !== 'fail')
+      assertSerializable(onTimeout.default, 'wait options.onTimeout.default');
     const { taskId, seq, hist, group } = this.#claim(name, 'wait');
     if (hist && FINAL_TASK.has(hist.status)) {
       if (hist.status === 'completed')
@@ -639,7 +664,9 @@ export class RunExecution {
       if (hist.status === 'timed_out' && hist.error === null) return hist.output as z.output<S>;
       return this.#replayed(hist) as never;
     }
-    await this.#gate(taskId, hist === undefined);
+    // A wait already recorded starts nothing: an operator pause does not hold it, so input
+    // can still be delivered to it (the run stays paused until `resume`).
+    await this.#gate(taskId, hist === undefined, hist === undefined);
     this.#inflight++;
     try {
       let task = hist;
@@ -661,9 +688,7 @@ export class RunExecution {
           parentTaskId: null,
           meta: {
             onTimeout: onTimeout === 'fail' ? 'fail' : 'default',
-            ...(options.description === undefined
-              ? {}
-              : { description: String(options.description) }),
+            ...(options.description === undefined ? {} : { description: options.description }),
           },
           schema: jsonSchema(schema),
           timeoutAt: timeoutMs === undefined ? null : now + timeoutMs,
@@ -800,10 +825,13 @@ export class RunExecution {
     this.validateResume(payloads);
     const tasks: Task[] = [];
     const settle: (() => void)[] = [];
+    const before: { task: Task; pending: PendingWait }[] = [];
+    const runBefore = this.run;
     for (const [taskId, data] of payloads) {
       const pending = this.#pending.get(taskId) as PendingWait;
       this.#pending.delete(taskId);
       const task = this.tasks.get(taskId)!;
+      before.push({ task: { ...task }, pending });
       this.#completeWait(task, data, by);
       tasks.push(task);
       const parsed = pending.schema.safeParse(data);
@@ -814,7 +842,19 @@ export class RunExecution {
     faults.hit('resume.before-commit', tasks);
     this.#inflight++;
     try {
-      await this.#write({ tasks, ...(resumed ? { runs: [this.run] } : {}) });
+      await this.#host.store.checkpoint({ tasks, ...(resumed ? { runs: [this.run] } : {}) });
+    } catch (error) {
+      if (refusedBeforeWriting(error)) {
+        // The store wrote nothing (e.g. the payload is too large): the waits wait on.
+        for (const b of before) {
+          this.tasks.set(b.task.taskId, b.task);
+          this.#pending.set(b.task.taskId, b.pending);
+        }
+        this.run = runBefore;
+        throw error;
+      }
+      await this.#fatal(error);
+      throw error;
     } finally {
       this.#inflight--;
     }
@@ -950,6 +990,8 @@ export class RunExecution {
       this.#inflight--;
     }
     this.#host.events.emit('task:timed-out', { runId: this.run.id, taskId, kind: 'wait' });
+    if (resumed)
+      this.#host.events.emit('run:resumed', { runId: this.run.id, workflow: this.run.workflow });
     if (error) pending.reject(error);
     else pending.resolve(task.output);
     return true;
@@ -976,6 +1018,17 @@ export class RunExecution {
     }
     if (typeof options !== 'object' || options === null)
       throw typeError('child options must be an object');
+    if (options.tags !== undefined) {
+      const tags: unknown = options.tags;
+      if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))
+        throw typeError('child options.tags must be an array of strings');
+      if (tags.length > 64 || (tags as string[]).some((t) => t.length > 200)) {
+        throw new CairnError(
+          'INVALID_ARGUMENT',
+          'child options.tags: at most 64 tags of at most 200 characters',
+        );
+      }
+    }
     const { taskId, seq, hist, group } = this.#claim(name, 'child');
     if (hist && FINAL_TASK.has(hist.status)) return this.#replayed(hist) as O;
     await this.#gate(taskId, hist === undefined);
@@ -1114,6 +1167,15 @@ export class RunExecution {
 
   #scheduleCheck(): void {
     if (this.#checkScheduled || this.#state !== 'active') return;
+    // Nothing to decide: no wait, sleep, child, held call, pause request or quiet waiter.
+    if (
+      this.#pending.size === 0 &&
+      this.#held.length === 0 &&
+      this.#quiet.length === 0 &&
+      !this.run.pauseRequested
+    ) {
+      return;
+    }
     this.#checkScheduled = true;
     setImmediate(() => {
       this.#checkScheduled = false;
@@ -1345,6 +1407,24 @@ export class RunExecution {
     }
     this.#host.finished(this);
   }
+}
+
+/** Errors a store raises while checking a checkpoint, before it writes anything. */
+function refusedBeforeWriting(error: unknown): boolean {
+  return (
+    error instanceof CairnError &&
+    (error.code === 'VALUE_TOO_LARGE' ||
+      error.code === 'NOT_SERIALIZABLE' ||
+      error.code === 'INVALID_ARGUMENT')
+  );
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as PromiseLike<T>).then === 'function'
+  );
 }
 
 function jsonSchema(schema: z.ZodType): unknown {

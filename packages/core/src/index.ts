@@ -1,5 +1,11 @@
 export { workflow } from './workflow.js';
-export type { AnyWorkflow, Workflow, WorkflowOptions } from './workflow.js';
+export type {
+  AnyWorkflow,
+  Workflow,
+  WorkflowInput,
+  WorkflowOptions,
+  WorkflowOutput,
+} from './workflow.js';
 export { Engine, createEngine } from './engine.js';
 export type {
   EngineOptions,

@@ -28,6 +28,11 @@ export interface Workflow<I = unknown, O = unknown> {
   readonly concurrency: number | undefined;
 }
 
+/** The input type a caller passes to start a workflow. */
+export type WorkflowInput<W> = W extends Workflow<infer I, unknown> ? I : never;
+/** The result type of a workflow. */
+export type WorkflowOutput<W> = W extends Workflow<unknown, infer O> ? O : never;
+
 /** Any workflow, whatever its types. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyWorkflow = Workflow<any, any>;

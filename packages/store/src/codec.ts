@@ -39,8 +39,21 @@ function corrupt(key: string, what: string, cause: unknown): CairnError {
 }
 
 /**
+ * The value as the store reads it back (msgpack out and in): e.g. `-0` becomes `0`, a
+ * `__proto__` key is renamed, a Uint8Array comes back as a Buffer. Compare a stored value
+ * with this, not with what the caller passed.
+ */
+export function roundTrip(value: unknown): unknown {
+  return packr.unpack(packr.pack(value));
+}
+
+/** Arrays and objects nested deeper than this are refused (encoding them would overflow the stack). */
+export const MAX_DEPTH = 1000;
+
+/**
  * Throws `NOT_SERIALIZABLE` naming the path of the first value that cannot be stored and
- * read back as the same data: functions, symbols, bigints, class instances, cycles.
+ * read back as the same data: functions, symbols, bigints, class instances, cycles, and
+ * nesting deeper than `MAX_DEPTH`.
  * Allowed: null, undefined, booleans, finite and non-finite numbers, strings, Dates,
  * Uint8Arrays, arrays and plain objects.
  */
@@ -62,6 +75,7 @@ function walk(value: unknown, path: string, seen: Set<object>): void {
   }
   if (value === null || value instanceof Date || value instanceof Uint8Array) return;
   if (seen.has(value)) throw notSerializable(path, 'a circular reference');
+  if (seen.size >= MAX_DEPTH) throw notSerializable(path, `nested deeper than ${MAX_DEPTH} levels`);
   seen.add(value);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) walk(value[i], `${path}[${i}]`, seen);

@@ -54,6 +54,6 @@ export { CURRENT_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 export type { LevelDb, Migration, MigrationContext, MigrationProgress } from './migrations.js';
 export { DEFAULT_STORE_DIR, STORE_DIR_ENV, resolveStorePath } from './paths.js';
 export { uuidv7, isUuid } from './ids.js';
-export { assertSerializable } from './codec.js';
+export { MAX_DEPTH, assertSerializable, roundTrip } from './codec.js';
 export { FAULT_POINTS, InjectedFault, faults } from './faults.js';
 export type { ArmOptions, FaultAction, FaultPoint } from './faults.js';

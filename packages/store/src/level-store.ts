@@ -22,7 +22,7 @@ import {
 } from './keys.js';
 import { migrate, type LevelDb, type Migration, type MigrationProgress } from './migrations.js';
 import { resolveStorePath } from './paths.js';
-import { LogLineSchema, RunSchema, TaskSchema } from './records.js';
+import { IdSchema, LogLineSchema, RunSchema, TaskSchema } from './records.js';
 import type { LogInput, LogLine, Run, Task, Timer } from './records.js';
 import {
   Store,
@@ -385,10 +385,12 @@ export abstract class LevelBackedStore extends Store {
     for await (const k of this.level.keys({
       gte: range.gte,
       lt: upper < range.lt ? upper : range.lt,
-      limit,
     })) {
-      const [, when, runId, taskId] = k.split(SEP);
-      timers.push({ at: Number(when), runId: runId!, taskId: taskId! });
+      const timer = parseTimerKey(k);
+      // A damaged key names no task and can never fire: skipped here, reported by verify().
+      if (timer === undefined) continue;
+      timers.push(timer);
+      if (timers.length === limit) break;
     }
     return timers;
   }
@@ -602,6 +604,16 @@ async function readLogSeq(db: LevelDb): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** The timer a `timers/<at>/<runId>/<taskId>` key names, or undefined if the key is damaged. */
+function parseTimerKey(k: string): Timer | undefined {
+  const parts = k.split(SEP);
+  if (parts.length !== 4) return undefined;
+  const [, when, runId, taskId] = parts as [string, string, string, string];
+  if (!/^\d{1,16}$/.test(when)) return undefined;
+  if (!IdSchema.safeParse(runId).success || !IdSchema.safeParse(taskId).success) return undefined;
+  return { at: Number(when), runId, taskId };
 }
 
 function encodeCursor(position: string): string {
