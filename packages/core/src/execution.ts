@@ -1427,9 +1427,10 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   );
 }
 
+/** The JSON schema of what a form must send: the schema's input side (before defaults and transforms). */
 function jsonSchema(schema: z.ZodType): unknown {
   try {
-    return z.toJSONSchema(schema, { unrepresentable: 'any' });
+    return z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' });
   } catch {
     return {};
   }
