@@ -125,6 +125,8 @@ export class RunExecution {
    */
   readonly #unconsumed = new Set<string>();
   readonly #names = new Map<string, number>();
+  /** Tasks whose last checkpoint failed: written again, as failed, when the run ends. */
+  readonly #unwritten = new Set<Task>();
   readonly #pending = new Map<string, Pending>();
   /** Input that arrived for a task not reached yet (mirrors the store's inbox). */
   readonly #inbox = new Map<string, unknown>();
@@ -1160,6 +1162,17 @@ export class RunExecution {
     try {
       await this.#host.store.checkpoint(checkpoint);
     } catch (error) {
+      // The outcome of these tasks is not on disk: the end of the run records them as failed
+      // (with this error when they had not failed already), never as done.
+      for (const task of checkpoint.tasks ?? []) {
+        const t = task as Task;
+        if (t.status !== 'failed') {
+          t.status = 'failed';
+          t.error = toErrorInfo(error);
+          delete t.output;
+        }
+        this.#unwritten.add(t);
+      }
       await this.#fatal(error);
       throw error;
     }
@@ -1364,6 +1377,11 @@ export class RunExecution {
     const errorInfo = error === undefined ? null : toErrorInfo(error);
     const leftovers: Task[] = [];
     const children: string[] = [];
+    for (const task of this.#unwritten) {
+      task.endedAt ??= now;
+      task.durationMs ??= now - task.startedAt;
+      leftovers.push(task);
+    }
     for (const task of this.tasks.values()) {
       if (FINAL_TASK.has(task.status)) continue;
       if (task.kind === 'child' && task.childRunId) children.push(task.childRunId);

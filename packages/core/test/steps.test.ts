@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { MemoryStore } from '@cairn/store';
+import { MemoryStore } from '@cairn/store';
 import {
   CairnError,
   ManualClock,
@@ -741,6 +741,30 @@ describe('results that cannot be stored, and odd throws', () => {
       expect(task.output).toBeUndefined();
     },
   );
+
+  it('fails the run when the result is too large to checkpoint, leaving no task running', async () => {
+    const store = new MemoryStore({ maxRecordBytes: 4096 });
+    const wf = workflow('too-large', {
+      input,
+      run: async (ctx) => {
+        await ctx.step('small', () => 'fits');
+        return ctx.step('large', () => 'x'.repeat(10_000));
+      },
+    });
+    const { engine } = await setup({ workflows: [wf], clock: new ManualClock() }, store);
+    const handle = await engine.start(wf, {});
+    await rejectsWithCode(handle.result(), 'VALUE_TOO_LARGE');
+    const run = await handle.run();
+    expect(run.status).toBe('failed');
+    expect(run.error?.code).toBe('VALUE_TOO_LARGE');
+    const tasks = await engine.tasks(handle.id);
+    expect(tasks.map((t) => [t.taskId, t.status, t.error?.code ?? null])).toEqual([
+      ['small', 'completed', null],
+      ['large', 'failed', 'VALUE_TOO_LARGE'],
+    ]);
+    expect(tasks[1]!.output).toBeUndefined();
+    expect((await store.verify()).ok).toBe(true);
+  });
 
   it.each([
     ['a string', 'plain string', 'plain string'],
