@@ -14,5 +14,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Every record the engine writes through its unchecked path is checked in tests.
+    env: { CAIRN_VALIDATE_WRITES: '1' },
   },
 });

@@ -36,7 +36,11 @@ export class ManualClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): unknown {
-    const timer = { at: this.#now + Math.max(0, ms), fn, id: this.#nextId++ };
+    const timer = {
+      at: this.#now + (Number.isFinite(ms) ? Math.max(0, ms) : 0),
+      fn,
+      id: this.#nextId++,
+    };
     this.#timers.push(timer);
     return timer.id;
   }
@@ -52,6 +56,11 @@ export class ManualClock implements Clock {
 
   /** Moves time forward, firing due timers in order and letting their effects settle. */
   async advance(ms: number): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw Object.assign(new TypeError('advance() takes a finite, non-negative number of ms'), {
+        code: 'INVALID_ARGUMENT',
+      });
+    }
     const target = this.#now + ms;
     for (;;) {
       this.#timers.sort((a, b) => a.at - b.at || a.id - b.id);

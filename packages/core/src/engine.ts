@@ -2,9 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   CairnError,
   IdSchema,
+  isCairnError,
   LevelStore,
   Store,
   TERMINAL_STATUSES,
+  TRUSTED_CHECKPOINT,
   assertSerializable,
   roundTrip,
   uuidv7,
@@ -20,7 +22,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { RetryOptions } from './context.js';
 import { fromErrorInfo, toErrorInfo } from './errors.js';
 import { Emitter, type EngineEventName, type Listener } from './events.js';
-import { RunExecution, type ExecutionHost } from './execution.js';
+import { RunExecution, elapsed, type ExecutionHost } from './execution.js';
 import { KeyedLock } from './lock.js';
 import { DEFAULT_RETRY, retryPolicy, type RetryPolicy } from './retry.js';
 import { transition } from './status.js';
@@ -198,6 +200,8 @@ export class Engine {
     }
     const namespace = options.namespace ?? 'default';
     checkId('options.namespace', namespace);
+    if (options.recover !== undefined && typeof options.recover !== 'boolean')
+      throw typeError('options.recover must be a boolean');
     this.#namespace = namespace;
     this.#maxRecoveries = maxRecoveries;
     this.#retry = retryPolicy(options.retry, DEFAULT_RETRY);
@@ -211,7 +215,16 @@ export class Engine {
     ) {
       throw typeError('options.clock must have now(), setTimeout() and clearTimeout()');
     }
-    this.#clock = clock as Clock;
+    // Records hold whole, non-negative milliseconds whatever the clock returns.
+    const given = clock as Clock;
+    this.#clock =
+      given === systemClock
+        ? given
+        : {
+            now: () => Math.max(0, Math.floor(given.now())),
+            setTimeout: (fn, ms) => given.setTimeout(fn, ms),
+            clearTimeout: (handle) => given.clearTimeout(handle),
+          };
     this.#store = options.store ?? new LevelStore();
     this.#ownsStore = options.store === undefined;
     this.#queue = new PQueue({ concurrency });
@@ -382,7 +395,7 @@ export class Engine {
         tags: [...(options.tags ?? [])],
       };
       // A generated id is new (UUIDv7): no need to read before writing.
-      if (options.id === undefined) await this.#store.checkpoint({ runs: [run] });
+      if (options.id === undefined) await this.#store[TRUSTED_CHECKPOINT]({ runs: [run] }, true);
       else await this.#store.createRun(run);
       this.#launch(run, def, []);
     });
@@ -553,10 +566,36 @@ export class Engine {
           await exec.resumeWaits(new Map([[taskId, data]]), by);
           return { status: 'resumed', runId, taskId };
         }
-        if (exec.tasks.has(taskId)) throw notWaiting();
-        await this.#store.putInbox(runId, taskId, data);
-        exec.keepEarlyInput(taskId, data);
-        return { status: 'kept', runId, taskId };
+        const known = exec.tasks.get(taskId);
+        if (!known) {
+          await this.#store.putInbox(runId, taskId, data);
+          if (exec.isWaiting(taskId)) {
+            // The function reached the wait while the input was written: it answers it now.
+            try {
+              await exec.resumeWaits(new Map([[taskId, data]]), by, true);
+            } catch (error) {
+              if (isCairnError(error) && error.code === 'INVALID_RESUME_INPUT')
+                await this.#store.takeInbox(runId, taskId);
+              throw error;
+            }
+            return { status: 'resumed', runId, taskId };
+          }
+          // Taken by the wait when it is reached, or as soon as it is set up.
+          exec.keepEarlyInput(taskId, data);
+          return { status: 'kept', runId, taskId };
+        }
+        if (known.kind !== 'wait' || known.status !== 'waiting') throw notWaiting();
+        // A wait recorded as waiting that the function has not reached yet (its record is
+        // being written, or a recovered run is replaying): answer it once the run settles.
+        const unpin = exec.pin();
+        try {
+          await exec.quiet();
+          if (!exec.isWaiting(taskId)) throw notWaiting();
+          await exec.resumeWaits(new Map([[taskId, data]]), by);
+        } finally {
+          unpin();
+        }
+        return { status: 'resumed', runId, taskId };
       }
       const task = await this.#store.getTask(runId, taskId);
       if (TERMINAL_STATUSES.has(run.status)) {
@@ -721,7 +760,7 @@ export class Engine {
                 pausedTaskId: next?.taskId ?? null,
                 pauseRequested: true,
               });
-        await this.#store.checkpoint({ runs: [paused] });
+        await this.#store[TRUSTED_CHECKPOINT]({ runs: [paused] }, true);
         this.#events.emit('run:paused', {
           runId,
           workflow: run.workflow,
@@ -785,12 +824,12 @@ export class Engine {
         ...t,
         status: 'cancelled' as const,
         endedAt: now,
-        durationMs: now - t.startedAt,
+        durationMs: elapsed(t.startedAt, now),
       }));
       const cancelled = transition(run, 'cancelled', now, {
         error: toErrorInfo(new CairnError('CANCELLED', `Run ${runId} was cancelled`)),
       });
-      await this.#store.checkpoint({ runs: [cancelled], tasks: ended });
+      await this.#store[TRUSTED_CHECKPOINT]({ runs: [cancelled], tasks: ended }, true);
       this.#events.emit('run:cancelled', { runId, workflow: run.workflow });
       this.#timers.release(runId);
       this.#notifyFinished(cancelled);
@@ -1035,13 +1074,13 @@ export class Engine {
                 ...t,
                 status: 'cancelled' as const,
                 endedAt: now,
-                durationMs: now - t.startedAt,
+                durationMs: elapsed(t.startedAt, now),
               }));
             const failed = transition(run, 'failed', now, {
               error: toErrorInfo(error),
               recoveries,
             });
-            await this.#store.checkpoint({ runs: [failed], tasks: ended });
+            await this.#store[TRUSTED_CHECKPOINT]({ runs: [failed], tasks: ended }, true);
             this.#events.emit('run:failed', {
               runId: run.id,
               workflow: run.workflow,
@@ -1053,7 +1092,7 @@ export class Engine {
           run = { ...run, recoveries, updatedAt: this.#clock.now() };
         }
       }
-      if (run !== stored) await this.#store.checkpoint({ runs: [run] });
+      if (run !== stored) await this.#store[TRUSTED_CHECKPOINT]({ runs: [run] }, true);
       this.#events.emit('run:recovered', {
         runId: run.id,
         workflow: run.workflow,

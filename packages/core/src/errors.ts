@@ -12,25 +12,44 @@ const CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 /** Whatever a step or workflow threw, as an `Error`. */
 export function toError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;
-  let text: string;
+  let text: string | undefined;
   try {
     text = typeof thrown === 'string' ? thrown : JSON.stringify(thrown);
   } catch {
-    text = String(thrown);
+    text = undefined;
   }
-  return new Error(text ?? String(thrown));
+  return new Error(text ?? safeString(thrown));
+}
+
+/** `String(value)`, or its tag when even that throws (an object without a prototype). */
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** The longest message or stack checkpointed: longer ones are cut (a record has a size limit). */
+const MAX_ERROR_TEXT = 8 * 1024;
+
+function errorText(value: unknown): string {
+  const text = typeof value === 'string' ? value : safeString(value);
+  return text.length > MAX_ERROR_TEXT
+    ? `${text.slice(0, MAX_ERROR_TEXT)}… (${text.length - MAX_ERROR_TEXT} more characters)`
+    : text;
 }
 
 /** An error as plain data, to be checkpointed. */
 export function toErrorInfo(thrown: unknown): ErrorInfo {
   const error = toError(thrown);
   const info: { -readonly [K in keyof ErrorInfo]: ErrorInfo[K] } = {
-    name: error.name,
-    message: error.message,
+    name: errorText(error.name),
+    message: errorText(error.message),
   };
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string') info.code = code;
-  if (error.stack !== undefined) info.stack = error.stack;
+  if (typeof code === 'string') info.code = errorText(code);
+  if (error.stack !== undefined) info.stack = errorText(error.stack);
   if (error instanceof CairnError && error.details !== undefined) {
     info.details = plainDetails(error.details);
   }
@@ -39,7 +58,9 @@ export function toErrorInfo(thrown: unknown): ErrorInfo {
 
 function plainDetails(details: Record<string, unknown>): Record<string, unknown> {
   try {
-    return JSON.parse(JSON.stringify(details)) as Record<string, unknown>;
+    const json = JSON.stringify(details);
+    if (json.length > 4 * MAX_ERROR_TEXT) return { truncated: true };
+    return JSON.parse(json) as Record<string, unknown>;
   } catch {
     return {};
   }

@@ -41,11 +41,44 @@ export interface EngineEvents {
 export type EngineEventName = keyof EngineEvents;
 export type Listener<K extends EngineEventName> = (event: EngineEvents[K]) => void;
 
+const EVENT_NAMES: Record<EngineEventName, true> = {
+  'run:started': true,
+  'run:completed': true,
+  'run:failed': true,
+  'run:cancelled': true,
+  'run:paused': true,
+  'run:resumed': true,
+  'run:recovered': true,
+  'task:started': true,
+  'task:completed': true,
+  'task:failed': true,
+  'task:waiting': true,
+  'task:resumed': true,
+  'task:timed-out': true,
+  warning: true,
+  problem: true,
+};
+
+/** A listener for an event that does not exist would never be called: refused instead. */
+function checkListener(name: unknown, listener: unknown): void {
+  if (typeof name !== 'string' || !Object.hasOwn(EVENT_NAMES, name)) {
+    throw Object.assign(new TypeError(`"${String(name)}" is not an engine event`), {
+      code: 'INVALID_ARGUMENT',
+    });
+  }
+  if (typeof listener !== 'function') {
+    throw Object.assign(new TypeError(`The listener for "${name}" must be a function`), {
+      code: 'INVALID_ARGUMENT',
+    });
+  }
+}
+
 /** A small typed emitter: listeners that throw are reported as warnings, never break the engine. */
 export class Emitter {
   #listeners = new Map<EngineEventName, Set<(event: never) => void>>();
 
   on<K extends EngineEventName>(name: K, listener: Listener<K>): () => void {
+    checkListener(name, listener);
     let set = this.#listeners.get(name);
     if (!set) this.#listeners.set(name, (set = new Set()));
     set.add(listener);
@@ -53,6 +86,7 @@ export class Emitter {
   }
 
   off<K extends EngineEventName>(name: K, listener: Listener<K>): void {
+    checkListener(name, listener);
     this.#listeners.get(name)?.delete(listener);
   }
 

@@ -1,6 +1,7 @@
 import {
   CairnError,
   IdSchema,
+  TRUSTED_CHECKPOINT,
   faults,
   assertSerializable,
   uuidv7,
@@ -398,12 +399,22 @@ export class RunExecution {
         } catch (error) {
           return this.#failStep(task, toError(error), false);
         }
+        const running = { ...task };
         task.status = 'completed';
         task.output = outcome.value;
         task.meta = meta;
         task.endedAt = now;
-        task.durationMs = now - task.startedAt;
-        await this.#write({ tasks: [task] });
+        task.durationMs = elapsed(task.startedAt, now);
+        let refused: unknown;
+        // A result the store refuses (too large) fails the step, as one it cannot serialise does.
+        await this.#write({ tasks: [task] }, (error) => {
+          refused = error;
+          delete task.output;
+          Object.assign(task, running);
+        }).catch((error: unknown) => {
+          if (refused === undefined) throw error;
+        });
+        if (refused !== undefined) return this.#failStep(task, toError(refused), false);
         faults.hit('step.after-commit', task);
         this.#host.events.emit('task:completed', {
           runId: this.run.id,
@@ -438,7 +449,7 @@ export class RunExecution {
     task.status = 'failed';
     task.error = info;
     task.endedAt = now;
-    task.durationMs = now - task.startedAt;
+    task.durationMs = elapsed(task.startedAt, now);
     await this.#write({ tasks: [task] });
     this.#host.events.emit('task:failed', {
       runId: this.run.id,
@@ -468,7 +479,7 @@ export class RunExecution {
     task.attempts.push({ attempt, startedAt, endedAt: null, error: null });
     // The "started" marker: not synced on its own, and replaced in the same batch by the
     // result when the step finishes quickly.
-    this.#host.store.checkpoint({ tasks: [task] }, { durable: false }).catch((cause: unknown) => {
+    this.#host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((cause: unknown) => {
       this.#host.events.emit('warning', {
         message: 'A step start marker could not be written',
         runId: this.run.id,
@@ -595,7 +606,7 @@ export class RunExecution {
     };
     this.tasks.set(taskId, task);
     // Not synced on its own: anything that depends on the value is written after it.
-    this.#host.store.checkpoint({ tasks: [task] }, { durable: false }).catch((error: unknown) => {
+    this.#host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((error: unknown) => {
       void this.#fatal(error);
     });
     return value;
@@ -697,23 +708,27 @@ export class RunExecution {
           resumedBy: null,
         };
         this.tasks.set(taskId, task);
-        const early = await this.#takeEarlyInput(taskId);
-        if (early.found) {
-          const parsed = schema.safeParse(early.data);
-          if (parsed.success) {
-            this.#completeWait(task, early.data, 'inbox');
-            await this.#write({ tasks: [task], inboxTaken: [{ runId: this.run.id, taskId }] });
-            return parsed.data;
-          }
-          this.#host.events.emit('warning', {
-            message: `Input sent early for "${taskId}" does not match its schema and was dropped`,
-            runId: this.run.id,
-            cause: parsed.error,
-          });
+      }
+      // Input sent before the wait was reached (or, for a recorded wait, before a crash
+      // let it be delivered) answers it now.
+      const early = await this.#takeEarlyInput(taskId);
+      if (early.found) {
+        const parsed = schema.safeParse(early.data);
+        if (parsed.success) {
+          this.#completeWait(task, early.data, 'inbox');
           await this.#write({ tasks: [task], inboxTaken: [{ runId: this.run.id, taskId }] });
-        } else {
-          await this.#write({ tasks: [task] });
+          return parsed.data;
         }
+        this.#host.events.emit('warning', {
+          message: `Input sent early for "${taskId}" does not match its schema and was dropped`,
+          runId: this.run.id,
+          cause: parsed.error,
+        });
+        await this.#write({ tasks: [task], inboxTaken: [{ runId: this.run.id, taskId }] });
+      } else if (!hist) {
+        await this.#write({ tasks: [task] });
+      }
+      if (!hist) {
         this.#host.events.emit('task:waiting', {
           runId: this.run.id,
           taskId,
@@ -728,6 +743,8 @@ export class RunExecution {
         if (task.timeoutAt <= this.#host.clock.now()) this.#fireSoon(taskId);
         else this.#host.armTimer(task.timeoutAt);
       }
+      // Input kept for this wait while it was being written answers it now.
+      if (this.#inbox.has(taskId)) this.#answerKept(taskId);
       this.#inflight--;
       this.#scheduleCheck();
       try {
@@ -739,6 +756,27 @@ export class RunExecution {
       this.#inflight--;
       this.#scheduleCheck();
     }
+  }
+
+  /** Answers a wait just set up with the input kept for it meanwhile (dropped if invalid). */
+  #answerKept(taskId: string): void {
+    const data = this.#inbox.get(taskId);
+    this.#inbox.delete(taskId);
+    const pending = this.#pending.get(taskId) as PendingWait;
+    const parsed = pending.schema.safeParse(data);
+    const warn = (message: string, cause: unknown): void =>
+      this.#host.events.emit('warning', { message, runId: this.run.id, cause });
+    if (!parsed.success) {
+      warn(
+        `Input sent early for "${taskId}" does not match its schema and was dropped`,
+        parsed.error,
+      );
+      this.#write({ inboxTaken: [{ runId: this.run.id, taskId }] }).catch(() => undefined);
+      return;
+    }
+    this.resumeWaits(new Map([[taskId, data]]), 'inbox', true).catch((cause: unknown) =>
+      warn(`Input kept for "${taskId}" could not be delivered`, cause),
+    );
   }
 
   #parse(schema: z.ZodType, data: unknown, taskId: string): unknown {
@@ -771,7 +809,7 @@ export class RunExecution {
     task.output = data;
     task.resumedBy = by;
     task.endedAt = now;
-    task.durationMs = now - task.startedAt;
+    task.durationMs = elapsed(task.startedAt, now);
   }
 
   /** Whether the task is a wait the run is waiting on right now. */
@@ -823,8 +861,18 @@ export class RunExecution {
   }
 
   /** Resumes waiting tasks with already validated payloads, in one checkpoint. */
-  async resumeWaits(payloads: ReadonlyMap<string, unknown>, by: string | null): Promise<void> {
+  async resumeWaits(
+    payloads: ReadonlyMap<string, unknown>,
+    by: string | null,
+    /** The payloads were kept in the inbox: their entries are taken in the same checkpoint. */
+    fromInbox = false,
+  ): Promise<void> {
     this.validateResume(payloads);
+    // Before anything changes in memory: a fault here leaves the waits waiting.
+    faults.hit(
+      'resume.before-commit',
+      [...payloads.keys()].map((taskId) => this.tasks.get(taskId)),
+    );
     const tasks: Task[] = [];
     const settle: (() => void)[] = [];
     const before: { task: Task; pending: PendingWait }[] = [];
@@ -841,22 +889,27 @@ export class RunExecution {
     }
     const resumed = this.run.status === 'paused' && !this.run.pauseRequested;
     if (resumed) this.run = transition(this.run, 'running', this.#host.clock.now());
-    faults.hit('resume.before-commit', tasks);
     this.#inflight++;
     try {
-      await this.#host.store.checkpoint({ tasks, ...(resumed ? { runs: [this.run] } : {}) });
-    } catch (error) {
-      if (refusedBeforeWriting(error)) {
+      await this.#write(
+        {
+          tasks,
+          ...(resumed ? { runs: [this.run] } : {}),
+          ...(fromInbox
+            ? {
+                inboxTaken: [...payloads.keys()].map((taskId) => ({ runId: this.run.id, taskId })),
+              }
+            : {}),
+        },
         // The store wrote nothing (e.g. the payload is too large): the waits wait on.
-        for (const b of before) {
-          this.tasks.set(b.task.taskId, b.task);
-          this.#pending.set(b.task.taskId, b.pending);
-        }
-        this.run = runBefore;
-        throw error;
-      }
-      await this.#fatal(error);
-      throw error;
+        () => {
+          for (const b of before) {
+            this.tasks.set(b.task.taskId, b.task);
+            this.#pending.set(b.task.taskId, b.pending);
+          }
+          this.run = runBefore;
+        },
+      );
     } finally {
       this.#inflight--;
     }
@@ -946,7 +999,7 @@ export class RunExecution {
       this.#pending.delete(taskId);
       task.status = 'completed';
       task.endedAt = now;
-      task.durationMs = now - task.startedAt;
+      task.durationMs = elapsed(task.startedAt, now);
       this.#inflight++;
       try {
         await this.#write({ tasks: [task] });
@@ -973,7 +1026,7 @@ export class RunExecution {
     this.#pending.delete(taskId);
     task.status = 'timed_out';
     task.endedAt = now;
-    task.durationMs = now - task.startedAt;
+    task.durationMs = elapsed(task.startedAt, now);
     let error: CairnError | null = null;
     if (pending.onTimeout === 'fail') {
       error = new CairnError('WAIT_TIMEOUT', `Nobody answered "${taskId}" in time`, {
@@ -1116,7 +1169,7 @@ export class RunExecution {
       this.#assertLive();
       const now = this.#host.clock.now();
       task.endedAt = now;
-      task.durationMs = now - task.startedAt;
+      task.durationMs = elapsed(task.startedAt, now);
       if (child.status === 'completed') {
         task.status = 'completed';
         task.output = child.output;
@@ -1158,10 +1211,19 @@ export class RunExecution {
   // --- writes, pause and the end of the run ---------------------------------------------------
 
   /** A durable checkpoint; a failure stops the run (fail closed). */
-  async #write(checkpoint: Parameters<Store['checkpoint']>[0]): Promise<void> {
+  async #write(
+    checkpoint: Parameters<Store['checkpoint']>[0],
+    onRefused?: (error: unknown) => void,
+  ): Promise<void> {
     try {
-      await this.#host.store.checkpoint(checkpoint);
+      await this.#host.store[TRUSTED_CHECKPOINT](checkpoint, true);
     } catch (error) {
+      if (onRefused && refusedBeforeWriting(error)) {
+        // Nothing was written (e.g. a value too large to store): the caller undoes its change
+        // and the run goes on as it was.
+        onRefused(error);
+        throw error;
+      }
       // The outcome of these tasks is not on disk: the end of the run records them as failed
       // (with this error when they had not failed already), never as done.
       for (const task of checkpoint.tasks ?? []) {
@@ -1249,7 +1311,7 @@ export class RunExecution {
       this.run = transition(this.run, 'paused', this.#host.clock.now(), { pausedTaskId });
       try {
         faults.hit('pause.before-commit', this.run);
-        await this.#host.store.checkpoint({ runs: [this.run] });
+        await this.#host.store[TRUSTED_CHECKPOINT]({ runs: [this.run] }, true);
       } catch (error) {
         this.#state = 'active';
         await this.#fatal(error);
@@ -1374,7 +1436,7 @@ export class RunExecution {
   ): Promise<void> {
     this.#state = 'finished';
     const now = this.#host.clock.now();
-    const errorInfo = error === undefined ? null : toErrorInfo(error);
+    let errorInfo = error === undefined ? null : toErrorInfo(error);
     const leftovers: Task[] = [];
     const children: string[] = [];
     for (const task of this.#unwritten) {
@@ -1387,7 +1449,7 @@ export class RunExecution {
       if (task.kind === 'child' && task.childRunId) children.push(task.childRunId);
       task.status = 'cancelled';
       task.endedAt = now;
-      task.durationMs = now - task.startedAt;
+      task.durationMs = elapsed(task.startedAt, now);
       leftovers.push(task);
     }
     const reason =
@@ -1396,12 +1458,27 @@ export class RunExecution {
     for (const p of this.#pending.values()) p.reject(reason);
     for (const h of this.#held) h.reject(reason);
     this.#abandon();
-    this.run = transition(this.run, status, now, {
+    // Nothing more will happen here: whoever waits for the run to settle may go on.
+    const quiet = this.#quiet;
+    this.#quiet = [];
+    for (const q of quiet) q();
+    const last = this.run;
+    this.run = transition(last, status, now, {
       error: errorInfo,
       ...(status === 'completed' ? { output } : {}),
     });
     try {
-      await this.#host.store.checkpoint({ runs: [this.run], tasks: leftovers });
+      try {
+        await this.#host.store[TRUSTED_CHECKPOINT]({ runs: [this.run], tasks: leftovers }, true);
+      } catch (refused) {
+        if (status !== 'completed' || !refusedBeforeWriting(refused)) throw refused;
+        // The result cannot be stored (too large): the run fails with that error instead,
+        // rather than stay running on disk and fail the same way after every recovery.
+        status = 'failed';
+        errorInfo = toErrorInfo(refused);
+        this.run = transition(last, 'failed', now, { error: errorInfo });
+        await this.#host.store[TRUSTED_CHECKPOINT]({ runs: [this.run], tasks: leftovers }, true);
+      }
     } catch (cause) {
       // The final state could not be written: the run stays as it was on disk and recovery
       // will pick it up again. Nothing is reported as done.
@@ -1435,6 +1512,11 @@ function refusedBeforeWriting(error: unknown): boolean {
       error.code === 'NOT_SERIALIZABLE' ||
       error.code === 'INVALID_ARGUMENT')
   );
+}
+
+/** Milliseconds from `start` to `now`, never negative (clocks can step back). */
+export function elapsed(start: number, now: number): number {
+  return Math.max(0, now - start);
 }
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {

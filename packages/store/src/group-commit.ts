@@ -4,6 +4,22 @@ import { faults } from './faults.js';
 /** A value to put, or `null` to delete. */
 export type WriteValue = Uint8Array | null;
 
+/**
+ * A write encoded only when its batch is flushed, and dropped without being encoded when a
+ * later write of the same key arrives first: what a soft write of a record that is about to
+ * change again (a step's "started" marker) should cost.
+ */
+export interface DeferredWrite {
+  readonly expand: () => Iterable<readonly [string, WriteValue]>;
+  readonly reject: (error: unknown) => void;
+}
+
+type Pending = WriteValue | DeferredWrite;
+
+function isDeferred(value: Pending): value is DeferredWrite {
+  return value !== null && !(value instanceof Uint8Array);
+}
+
 export interface BatchWriter {
   /** Writes every entry in one atomic batch, synced when `sync` is true. */
   write(entries: ReadonlyMap<string, WriteValue>, sync: boolean): Promise<void>;
@@ -24,7 +40,7 @@ interface Waiter {
 export class GroupCommitter {
   readonly #writer: BatchWriter;
   readonly #syncDurable: boolean;
-  #pending = new Map<string, WriteValue>();
+  #pending = new Map<string, Pending>();
   #waiters: Waiter[] = [];
   #durable = false;
   #scheduled = false;
@@ -51,6 +67,18 @@ export class GroupCommitter {
     return done;
   }
 
+  /**
+   * A soft write under `key` whose entries are made at flush time (see `DeferredWrite`).
+   * Resolves when its batch is written, or at once when a later write replaced it.
+   */
+  writeDeferred(key: string, expand: () => Iterable<readonly [string, WriteValue]>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(key, { expand, reject });
+      this.#waiters.push({ resolve, reject });
+      this.#schedule();
+    });
+  }
+
   /** Resolves when everything written so far is on disk (or has failed). */
   async flush(): Promise<void> {
     while (this.#inflight !== null || this.#waiters.length > 0) {
@@ -71,8 +99,20 @@ export class GroupCommitter {
   #run(): Promise<void> {
     if (this.#inflight) return this.#inflight;
     if (this.#waiters.length === 0) return Promise.resolve();
-    const entries = this.#pending;
+    const pending = this.#pending;
     const waiters = this.#waiters;
+    const entries = new Map<string, WriteValue>();
+    for (const [k, v] of pending) {
+      if (!isDeferred(v)) {
+        entries.set(k, v);
+        continue;
+      }
+      try {
+        for (const [ek, ev] of v.expand()) entries.set(ek, ev);
+      } catch (error) {
+        v.reject(error);
+      }
+    }
     const sync = this.#durable && this.#syncDurable;
     this.#pending = new Map();
     this.#waiters = [];

@@ -28,7 +28,7 @@ export type {
   TaskStatus,
   Timer,
 } from './records.js';
-export { MAX_LIMIT, Store } from './store.js';
+export { MAX_LIMIT, Store, TRUSTED_CHECKPOINT } from './store.js';
 export type {
   Checkpoint,
   CheckpointOptions,
