@@ -597,7 +597,9 @@ export class Engine {
         }
         return { status: 'resumed', runId, taskId };
       }
-      const task = await this.#store.getTask(runId, taskId);
+      // One read of the run's tasks serves both the check and the replay.
+      const history = await this.#store.listTasks(runId);
+      const task = history.find((t) => t.taskId === taskId);
       if (TERMINAL_STATUSES.has(run.status)) {
         if (task) throw notWaiting();
         throw new CairnError('NOT_FOUND', `Run ${runId} has ended and has no task "${taskId}"`, {
@@ -611,7 +613,7 @@ export class Engine {
       if (task.kind !== 'wait' || task.status !== 'waiting') throw notWaiting();
       const def = this.#lookup(run.workflow, run.version);
       if (!def) throw this.#versionNotRegistered(run);
-      exec = await this.#load(run, def);
+      exec = await this.#load(run, def, history);
       const unpin = exec.pin();
       try {
         await exec.quiet();
@@ -857,8 +859,8 @@ export class Engine {
     return exec;
   }
 
-  async #load(run: Run, def: AnyWorkflow): Promise<RunExecution> {
-    const tasks = await this.#store.listTasks(run.id);
+  async #load(run: Run, def: AnyWorkflow, history?: readonly Task[]): Promise<RunExecution> {
+    const tasks = history ?? (await this.#store.listTasks(run.id));
     const exec = this.#launch(run, def, tasks);
     this.#timers.release(run.id);
     return exec;

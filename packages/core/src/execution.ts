@@ -1441,7 +1441,7 @@ export class RunExecution {
     const children: string[] = [];
     for (const task of this.#unwritten) {
       task.endedAt ??= now;
-      task.durationMs ??= now - task.startedAt;
+      task.durationMs ??= elapsed(task.startedAt, now);
       leftovers.push(task);
     }
     for (const task of this.tasks.values()) {
@@ -1452,11 +1452,21 @@ export class RunExecution {
       task.durationMs = elapsed(task.startedAt, now);
       leftovers.push(task);
     }
-    const reason =
-      error instanceof CairnError ? error : new CairnError('CANCELLED', `Run ${this.run.id} ended`);
-    this.#abort.abort(reason);
-    for (const p of this.#pending.values()) p.reject(reason);
-    for (const h of this.#held) h.reject(reason);
+    // A run that completed with nothing left in flight has nothing to abort or reject.
+    if (
+      leftovers.length > 0 ||
+      this.#pending.size > 0 ||
+      this.#held.length > 0 ||
+      status !== 'completed'
+    ) {
+      const reason =
+        error instanceof CairnError
+          ? error
+          : new CairnError('CANCELLED', `Run ${this.run.id} ended`);
+      this.#abort.abort(reason);
+      for (const p of this.#pending.values()) p.reject(reason);
+      for (const h of this.#held) h.reject(reason);
+    }
     this.#abandon();
     // Nothing more will happen here: whoever waits for the run to settle may go on.
     const quiet = this.#quiet;

@@ -1,6 +1,20 @@
 import { randomBytes } from 'node:crypto';
 
 let lastMs = 0;
+
+// Random bytes are drawn 4 KiB at a time: one call to the system per 256 ids.
+const POOL = 4096;
+let pool = Buffer.alloc(0);
+let offset = POOL;
+
+function nextRandom(into: Buffer): void {
+  if (offset + into.length > pool.length) {
+    pool = randomBytes(POOL);
+    offset = 0;
+  }
+  pool.copy(into, 0, offset, offset + into.length);
+  offset += into.length;
+}
 let counter = 0;
 
 /**
@@ -19,7 +33,8 @@ export function uuidv7(now: number = Date.now()): string {
     }
   }
   const ms = lastMs;
-  const bytes = randomBytes(16);
+  const bytes = Buffer.allocUnsafe(16);
+  nextRandom(bytes);
   bytes[0] = Math.floor(ms / 2 ** 40) & 0xff;
   bytes[1] = Math.floor(ms / 2 ** 32) & 0xff;
   bytes[2] = (ms >>> 24) & 0xff;
