@@ -62,7 +62,8 @@ const EVENT_NAMES: Record<EngineEventName, true> = {
 /** A listener for an event that does not exist would never be called: refused instead. */
 function checkListener(name: unknown, listener: unknown): void {
   if (typeof name !== 'string' || !Object.hasOwn(EVENT_NAMES, name)) {
-    throw Object.assign(new TypeError(`"${String(name)}" is not an engine event`), {
+    const shown = typeof name === 'string' ? `"${name}"` : `A ${typeof name}`;
+    throw Object.assign(new TypeError(`${shown} is not an engine event`), {
       code: 'INVALID_ARGUMENT',
     });
   }

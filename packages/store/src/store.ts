@@ -302,7 +302,8 @@ export abstract class Store {
   /** Appends log lines (not synced on their own: logs are telemetry). Returns them with `seq`. */
   async appendLogs(lines: readonly LogInput[]): Promise<LogLine[]> {
     if (!Array.isArray(lines)) throw typeError('lines must be an array');
-    const checked = lines.map((line, i) => {
+    // Array.from, not map: a hole in a sparse array is checked (as undefined), not skipped.
+    const checked = Array.from(lines, (line, i) => {
       const parsed = LogInputSchema.safeParse(line);
       if (!parsed.success) throw invalid(`lines[${i}] is not a valid log line`, parsed.error);
       assertSerializable(parsed.data.data, `lines[${i}].data`);
@@ -475,9 +476,10 @@ function checkCheckpoint(checkpoint: unknown): Checkpoint {
       throw typeError(`checkpoint.${name} must be an array`);
     }
   }
-  const runs = (cp.runs ?? []).map(checkRun);
-  const tasks = (cp.tasks ?? []).map(checkTask);
-  const inboxTaken = (cp.inboxTaken ?? []).map((ref, i) => {
+  // Array.from, not map: a hole in a sparse array is checked (as undefined), not skipped.
+  const runs = Array.from(cp.runs ?? [], (run) => checkRun(run));
+  const tasks = Array.from(cp.tasks ?? [], (task) => checkTask(task));
+  const inboxTaken = Array.from(cp.inboxTaken ?? [], (ref: InboxRef | undefined, i) => {
     if (typeof ref !== 'object' || ref === null)
       throw typeError(`checkpoint.inboxTaken[${i}] must be an object`);
     checkId(`checkpoint.inboxTaken[${i}].runId`, ref.runId);
