@@ -1,0 +1,117 @@
+import {
+  MemoryStore,
+  TRUSTED_CHECKPOINT,
+  type Checkpoint,
+  type CheckpointOptions,
+} from '@cairn/store';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { workflow } from '../src/index.js';
+import { deferred, open, reopen, until } from './support.js';
+
+/**
+ * Input sent for a wait the run has not reached yet is kept and answers the wait when it is
+ * reached, whatever the moment it arrives: while the function is getting to the wait, while
+ * the kept input is being written, or before a crash that came between the two.
+ */
+
+const approval = workflow('kept-approval', {
+  version: '1',
+  input: z.object({}),
+  async run(ctx) {
+    await ctx.step('prepare', () => 1);
+    return ctx.waitForInput('approve', { schema: z.object({ ok: z.boolean() }) });
+  },
+});
+
+/** A memory store whose inbox writes, and writes of a new waiting task, wait for gates. */
+class SlowStore extends MemoryStore {
+  inboxGate: Promise<void> | null = null;
+  waitGate: Promise<void> | null = null;
+  waitWriting = deferred();
+
+  override async putInbox(runId: string, taskId: string, data: unknown): Promise<void> {
+    await this.inboxGate;
+    return super.putInbox(runId, taskId, data);
+  }
+
+  // The engine writes through the store's trusted path; the public one is gated the same way.
+  override async [TRUSTED_CHECKPOINT](checkpoint: Checkpoint, durable: boolean): Promise<void> {
+    await this.#gateWait(checkpoint);
+    return super[TRUSTED_CHECKPOINT](checkpoint, durable);
+  }
+
+  override async checkpoint(checkpoint: Checkpoint, options?: CheckpointOptions): Promise<void> {
+    await this.#gateWait(checkpoint);
+    return super.checkpoint(checkpoint, options);
+  }
+
+  async #gateWait(checkpoint: Checkpoint): Promise<void> {
+    if (checkpoint.tasks?.some((t) => t.kind === 'wait' && t.status === 'waiting')) {
+      this.waitWriting.resolve();
+      await this.waitGate;
+    }
+  }
+}
+
+describe('input kept for a wait not reached yet', () => {
+  it('answers the wait when the run reached it while the input was being written', async () => {
+    const store = new SlowStore();
+    const { engine } = await open({ store, workflows: [approval] });
+    const written = deferred();
+    store.inboxGate = written.promise;
+    await engine.start(approval, {}, { id: 'r1' });
+    // The function has not reached the wait: the input is kept...
+    const resumed = engine.resumeTask('r1', 'approve', { ok: true });
+    // ...and while it is written, the run gets to the wait and waits there.
+    await until(async () => (await engine.listWaiting()).items.length === 1, 'the wait');
+    written.resolve();
+    expect((await resumed).status).toBe('resumed');
+    expect(await engine.handle('r1').result()).toEqual({ ok: true });
+    expect(await store.listInbox('r1')).toEqual([]);
+    await engine.close();
+  });
+
+  it('answers the wait when it was being written as the input was kept', async () => {
+    const store = new SlowStore();
+    const { engine } = await open({ store, workflows: [approval] });
+    const inboxWritten = deferred();
+    const waitWritten = deferred();
+    store.inboxGate = inboxWritten.promise;
+    store.waitGate = waitWritten.promise;
+    await engine.start(approval, {}, { id: 'r3' });
+    const kept = engine.resumeTask('r3', 'approve', { ok: true });
+    // The run reaches the wait, finds no input yet, and writes the wait...
+    await store.waitWriting.promise;
+    // ...while the input is written and kept: the wait takes it once it is set up.
+    inboxWritten.resolve();
+    expect((await kept).status).toBe('kept');
+    waitWritten.resolve();
+    expect(await engine.handle('r3').result()).toEqual({ ok: true });
+    expect(await store.listInbox('r3')).toEqual([]);
+    await engine.close();
+  });
+
+  it('is delivered after a crash that came before the wait took it', async () => {
+    const options = { workflows: [approval] };
+    const { engine, store } = await open(options);
+    await engine.start(approval, {}, { id: 'r2' });
+    await until(async () => (await engine.get('r2')).status === 'paused', 'the pause');
+    await engine.close();
+    // The state a crash can leave: the wait recorded as waiting, the run not yet paused,
+    // and input acknowledged as kept in the inbox.
+    const run = (await store.getRun('r2'))!;
+    await store.checkpoint({
+      runs: [{ ...run, status: 'running', isPaused: false, pausedTaskId: null }],
+    });
+    await store.putInbox('r2', 'approve', { ok: false });
+    await store.close();
+
+    const next = await reopen(store, options);
+    expect(await next.engine.handle('r2').result()).toEqual({ ok: false });
+    const task = (await next.engine.tasks('r2')).find((t) => t.taskId === 'approve');
+    expect(task?.resumedBy).toBe('inbox');
+    expect(await next.store.listInbox('r2')).toEqual([]);
+    await next.engine.close();
+  });
+});
