@@ -1,0 +1,122 @@
+import { RUN_STATUSES, type Run } from '@cairn/store';
+import { choiceOption, intOption, parseCommand, timeOption } from '../args.js';
+import { COMMON_HELP, printHelp, type Command } from '../command.js';
+import { formatAge, formatDuration, oneLine, paintStatus, plural } from '../format.js';
+import type { Output } from '../output.js';
+import { withStore } from '../store.js';
+
+const OPTIONS = {
+  status: { type: 'string' },
+  workflow: { type: 'string' },
+  namespace: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  tag: { type: 'string', multiple: true },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+} as const;
+
+export const runs: Command = {
+  name: 'runs',
+  summary: 'list runs, newest first, by status, workflow, namespace, age or tag',
+  help: `Usage: cairn runs [options]
+
+Lists runs, newest first.
+
+Options:
+  --status <status>     ${RUN_STATUSES.join(' | ')}
+  --workflow <name>     runs of this workflow
+  --namespace <name>    runs of this namespace
+  --since <when>        created at or after: a duration back from now (1d, 12h) or a date
+  --until <when>        created before: a duration back from now or a date
+  --tag <tag>           runs with this tag (repeat for several: all must match)
+  --limit <n>           at most this many runs (1-1000, default 50)
+  --cursor <cursor>     the next page, as printed after the previous one
+
+${COMMON_HELP}`,
+
+  async run(ctx) {
+    const { values } = parseCommand(ctx.argv, OPTIONS);
+    const out = ctx.output(values.json === true);
+    if (values.help === true) return printHelp(out, this.help);
+    const status = choiceOption(values.status, 'status', RUN_STATUSES);
+    const since = timeOption(values.since, 'since', ctx.now);
+    const until = timeOption(values.until, 'until', ctx.now);
+    const limit = intOption(values.limit, 'limit', { max: 1000 }) ?? 50;
+    const query = {
+      ...(status === undefined ? {} : { status }),
+      ...(values.workflow === undefined ? {} : { workflow: values.workflow }),
+      ...(values.namespace === undefined ? {} : { namespace: values.namespace }),
+      ...(since === undefined ? {} : { since }),
+      ...(until === undefined ? {} : { until }),
+      ...(values.tag === undefined ? {} : { tags: values.tag }),
+      limit,
+      cursor: values.cursor ?? null,
+    };
+    const page = await withStore(out, { path: values.store }, (store) => store.listRuns(query));
+    out.result({
+      items: page.items,
+      cursor: page.cursor,
+      corrupt: page.corrupt.map((c) => ({
+        key: c.key,
+        code: c.error.code,
+        message: c.error.message,
+      })),
+    });
+    if (out.json) return 0;
+    printRuns(out, page.items, ctx.now);
+    for (const c of page.corrupt)
+      out.note(out.c.red(`unreadable record ${c.key}: ${c.error.message}`));
+    if (page.items.length === 0) out.line(out.c.dim('No runs.'));
+    else out.line(out.c.dim(plural(page.items.length, 'run')));
+    if (page.cursor !== null) out.line(out.c.dim(`More: cairn runs … --cursor ${page.cursor}`));
+    return 0;
+  },
+};
+
+export function printRuns(out: Output, items: readonly Run[], now: number): void {
+  if (items.length === 0) return;
+  const { c } = out;
+  out.table(
+    [
+      { header: 'RUN' },
+      { header: 'WORKFLOW' },
+      { header: 'NAMESPACE' },
+      { header: 'STATUS' },
+      { header: 'CREATED' },
+      { header: 'TOOK', align: 'right' },
+      { header: 'NOTE' },
+    ],
+    items.map((run) => [
+      run.id,
+      `${run.workflow}${c.dim(`@${run.version}`)}`,
+      run.namespace,
+      paintStatus(run.status, c),
+      formatAge(run.createdAt, now),
+      formatDuration(took(run, now)),
+      note(run, out),
+    ]),
+  );
+}
+
+function took(run: Run, now: number): number | null {
+  if (run.startedAt === null) return null;
+  return (run.endedAt ?? now) - run.startedAt;
+}
+
+function note(run: Run, out: Output): string {
+  const parts: string[] = [];
+  if (run.status === 'paused') {
+    parts.push(
+      run.pauseRequested
+        ? `paused by an operator${run.pausedTaskId ? ` at ${run.pausedTaskId}` : ''}`
+        : `waiting on ${run.pausedTaskId ?? '?'}`,
+    );
+  }
+  if (run.error && run.status !== 'cancelled') {
+    parts.push(out.c.red(`${run.error.code ?? 'ERROR'}: ${oneLine(run.error.message, 60)}`));
+  }
+  if (run.parentRunId !== null) parts.push(out.c.dim(`child of ${run.parentRunId}`));
+  if (run.tags.length > 0) parts.push(out.c.dim(run.tags.map((t) => `#${t}`).join(' ')));
+  return parts.join('  ');
+}
