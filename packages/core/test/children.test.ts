@@ -224,6 +224,31 @@ describe('cancelling', () => {
     expect((await store.verify()).ok).toBe(true);
   });
 
+  it('cancels a child that is paused on a wait (not in memory) with its parent', async () => {
+    const asking = workflow('asking-child', {
+      input: z.object({}),
+      run: async (ctx) => ctx.waitForInput('answer', { schema: z.string() }),
+    });
+    const parent = workflow('parent-of-asking', {
+      input: z.object({}),
+      run: async (ctx) => ctx.child('kid', asking, {}),
+    });
+    const { engine, store } = await setup({
+      workflows: [parent, asking],
+      clock: new ManualClock(),
+    });
+    const handle = await engine.start(parent, {});
+    await until(async () => (await engine.listWaiting()).items.length === 1, 'the child wait');
+    const childId = (await engine.tasks(handle.id))[0]!.childRunId!;
+    await until(async () => (await engine.get(childId)).status === 'paused', 'the child pause');
+    expect(await handle.status()).toBe('running');
+    await engine.cancel(handle.id);
+    await rejectsWithCode(engine.handle(childId).result(), 'CANCELLED');
+    expect((await engine.tasks(childId))[0]!.status).toBe('cancelled');
+    expect((await engine.listWaiting()).items).toEqual([]);
+    expect((await store.verify()).ok).toBe(true);
+  });
+
   it('gives the parent CANCELLED when only the child is cancelled', async () => {
     let caught: CairnError | undefined;
     const gate = deferred();

@@ -880,3 +880,27 @@ describe('results that cannot be stored, and odd throws', () => {
     expect(await engine.tasks(handle.id)).toEqual([]);
   });
 });
+
+describe('a step called inside another step', () => {
+  // Known limitation: the engine cannot tell a step called from inside another step's
+  // function from a parallel one (telling them apart needs AsyncLocalStorage, which costs
+  // every promise on Node 20). The inner step is recorded as a top-level task, so a replay
+  // of the completed outer step (after a wait or a restart) never calls it again and the run
+  // stops with NON_DETERMINISM; with `concurrency: 1` the inner step waits forever for the
+  // slot the outer one holds. Call the inner function directly instead of through ctx.step.
+  it.skip('replays after a wait without a false NON_DETERMINISM', async () => {
+    const wf = workflow('nested', {
+      input,
+      run: async (ctx) => {
+        const outer = await ctx.step('outer', async () => (await ctx.step('inner', () => 1)) + 1);
+        const go = await ctx.waitForInput('go', { schema: z.boolean() });
+        return [outer, go];
+      },
+    });
+    const { engine } = await setup({ workflows: [wf], clock: new ManualClock() });
+    const handle = await engine.start(wf, {});
+    await until(async () => (await handle.status()) === 'paused');
+    await engine.resumeTask(handle.id, 'go', true);
+    expect(await handle.result()).toEqual([2, true]);
+  });
+});
