@@ -1041,6 +1041,8 @@ export class Engine {
   }
 
   async #recover(stored: Run): Promise<void> {
+    // Children of a run failed here are cancelled once its lock is released.
+    const orphans: string[] = [];
     await this.#lock.run(stored.id, async () => {
       if (this.#active.has(stored.id)) return;
       const def = this.#lookup(stored.workflow, stored.version);
@@ -1089,6 +1091,8 @@ export class Engine {
               error: failed.error!,
             });
             this.#notifyFinished(failed);
+            for (const t of ended)
+              if (t.kind === 'child' && t.childRunId) orphans.push(t.childRunId);
             return;
           }
           run = { ...run, recoveries, updatedAt: this.#clock.now() };
@@ -1102,6 +1106,7 @@ export class Engine {
       });
       this.#launch(run, def, tasks);
     });
+    for (const child of orphans) await this.#cancel(child).catch(() => undefined);
   }
 
   // --- closing -------------------------------------------------------------------------------

@@ -140,6 +140,44 @@ describe('recovery on open', () => {
     expect((await current.store.verify()).ok).toBe(true);
   });
 
+  it('cancels the children of a run failed with MAX_RECOVERIES_EXCEEDED', async () => {
+    const childSteps: StepContext[] = [];
+    const kid = workflow('kid-of-crashy', {
+      input,
+      run: async (ctx) =>
+        ctx.step('kid-work', (s) => {
+          childSteps.push(s);
+          return never<number>();
+        }),
+    });
+    const started: string[] = [];
+    const parent = workflow('crashy-parent', {
+      input,
+      maxRecoveries: 0,
+      run: async (ctx) =>
+        Promise.all([
+          ctx.child('kid', kid, {}),
+          ctx.step('hang', () => {
+            started.push('hang');
+            return never<number>();
+          }),
+        ]),
+    });
+    const clock = new ManualClock();
+    const first = track(await open({ workflows: [parent, kid], clock }));
+    const handle = await first.engine.start(parent, {});
+    await until(() => childSteps.length === 1 && started.length === 1, 'both steps');
+    const second = track(await crash(first.store, { workflows: [parent, kid], clock }));
+    await rejectsWithCode(second.engine.handle(handle.id).result(), 'MAX_RECOVERIES_EXCEEDED');
+    const childId = (await second.engine.tasks(handle.id)).find(
+      (t) => t.kind === 'child',
+    )!.childRunId!;
+    await rejectsWithCode(second.engine.handle(childId).result(), 'CANCELLED');
+    expect(childSteps.at(-1)!.signal.aborted).toBe(true);
+    expect(second.engine.activeRuns).toBe(0);
+    expect((await second.store.verify()).ok).toBe(true);
+  });
+
   it("uses the workflow's maxRecoveries over the engine's", async () => {
     const control = { hang: true };
     const seen: StepContext[] = [];
