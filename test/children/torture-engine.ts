@@ -1,0 +1,99 @@
+/**
+ * The engine the torture test (test/torture.test.ts) kills. Opens the store at argv[2]
+ * (LevelStore, durability 'strict'); recovery happens inside `createEngine`. Then starts,
+ * with their ids, the first `upto` runs of the plan at argv[3] (those that exist already are
+ * left alone), so each life adds a few runs to the work a kill cut short.
+ *
+ * Prints one line per fact the driver checks afterwards, each written only once the engine
+ * acknowledged it (the promise resolved, the event fired after its checkpoint):
+ *   ready                                 engine open, interrupted runs recovered
+ *   started <runId>                       start() resolved: the run is stored
+ *   planned                               every run up to `upto` is started
+ *   task <runId> <taskId> <kind>          task:completed
+ *   timed-out <runId> <taskId>            task:timed-out
+ *   run-failed <runId> <code>             run:failed
+ *   problem <runId> <code>                problem
+ *   resume-ok <runId> <taskId> <status>   resumeTask resolved (resumed | kept)
+ *   resume-err <runId> <taskId> <code>    resumeTask rejected
+ *   all-done                              (with --final) every started run has ended
+ *
+ * Reads `resume <runId> <taskId> <json>` lines on stdin. With `--final` it closes the
+ * engine once every run of the plan has ended and exits with 0.
+ *
+ * argv: <storeDir> <planFile> <upto> <concurrency> [--final]
+ * env:  CAIRN_TORTURE_JOURNAL (the step journal), CAIRN_TORTURE_PACE, CAIRN_FAULTS
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createEngine, isCairnError, LevelStore } from '@cairn/core';
+import { tortureWorkflows, type PlannedRun } from '../helpers/torture-workflows.js';
+import { exitWithParent } from './guard.js';
+
+const [path, planFile, uptoArg, concurrencyArg, ...flags] = process.argv.slice(2);
+if (path === undefined || planFile === undefined) {
+  throw new Error('usage: torture-engine <storeDir> <planFile> <upto> <concurrency> [--final]');
+}
+const final = flags.includes('--final');
+exitWithParent(final ? 600_000 : 120_000);
+const plan = (JSON.parse(readFileSync(planFile, 'utf8')) as PlannedRun[]).slice(
+  0,
+  Number(uptoArg ?? Infinity),
+);
+
+function say(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+const code = (error: unknown): string => (isCairnError(error) ? error.code : String(error));
+
+const engine = await createEngine({
+  store: new LevelStore({ path, durability: 'strict' }),
+  workflows: tortureWorkflows({
+    ...(process.env.CAIRN_TORTURE_JOURNAL ? { journal: process.env.CAIRN_TORTURE_JOURNAL } : {}),
+    pace: Number(process.env.CAIRN_TORTURE_PACE ?? 1),
+  }),
+  concurrency: Number(concurrencyArg ?? 3),
+  // Every kill counts as a recovery of the runs it interrupted; the limit is not tested here.
+  maxRecoveries: 1_000_000,
+  on: {
+    'task:completed': (e) => say(`task ${e.runId} ${e.taskId} ${e.kind}`),
+    'task:timed-out': (e) => say(`timed-out ${e.runId} ${e.taskId}`),
+    'run:failed': (e) => say(`run-failed ${e.runId} ${e.error.code ?? '-'}`),
+    problem: (e) => say(`problem ${e.runId} ${e.error.code}`),
+  },
+});
+say('ready');
+
+const commands = (async () => {
+  for await (const line of createInterface({ input: process.stdin })) {
+    const [word, runId, taskId, ...rest] = line.split(' ');
+    if (word !== 'resume' || runId === undefined || taskId === undefined) continue;
+    // Not awaited: resumes of different runs go on at once, as they would from a UI.
+    engine.resumeTask(runId, taskId, JSON.parse(rest.join(' ')), { by: 'driver' }).then(
+      (result) => say(`resume-ok ${runId} ${taskId} ${result.status}`),
+      (error: unknown) => say(`resume-err ${runId} ${taskId} ${code(error)}`),
+    );
+  }
+})();
+
+for (const run of plan) {
+  await engine.start(run.workflow, run.input, { id: run.id });
+  say(`started ${run.id}`);
+}
+say('planned');
+
+if (final) {
+  await Promise.all(
+    plan.map((run) =>
+      engine
+        .handle(run.id)
+        .result()
+        .catch(() => undefined),
+    ),
+  );
+  say('all-done');
+  await engine.close();
+  await engine.store.close();
+  process.exit(0);
+}
+await commands;
