@@ -397,7 +397,7 @@ export class Engine {
       // A generated id is new (UUIDv7): no need to read before writing.
       if (options.id === undefined) await this.#store[TRUSTED_CHECKPOINT]({ runs: [run] }, true);
       else await this.#store.createRun(run);
-      this.#launch(run, def, []);
+      this.#launch(run, def, [], true);
     });
     return this.handle<WorkflowOutput<W>>(id);
   }
@@ -843,10 +843,11 @@ export class Engine {
 
   // --- executing ---------------------------------------------------------------------------
 
-  #launch(run: Run, def: AnyWorkflow, history: readonly Task[]): RunExecution {
+  /** Executes a run in memory; `started` when it starts for the first time (not a reload). */
+  #launch(run: Run, def: AnyWorkflow, history: readonly Task[], started: boolean): RunExecution {
     const exec = new RunExecution(this.#host, def, run, history);
     this.#active.set(run.id, exec);
-    if (history.length === 0) {
+    if (started) {
       this.#events.emit('run:started', {
         runId: run.id,
         workflow: run.workflow,
@@ -861,7 +862,7 @@ export class Engine {
 
   async #load(run: Run, def: AnyWorkflow, history?: readonly Task[]): Promise<RunExecution> {
     const tasks = history ?? (await this.#store.listTasks(run.id));
-    const exec = this.#launch(run, def, tasks);
+    const exec = this.#launch(run, def, tasks, false);
     this.#timers.release(run.id);
     return exec;
   }
@@ -915,7 +916,7 @@ export class Engine {
       },
       armTimer: (at) => this.#timers.notify(at),
       registered: (def) => this.#lookup(def.name, def.version) === def,
-      launch: (run, def) => void this.#launch(run, def, []),
+      launch: (run, def) => void this.#launch(run, def, [], true),
       waitForRun: (runId) => this.#waitForRun(runId),
       cancelRun: (runId) => this.#cancel(runId),
       requestEvict: (exec) => {
@@ -1104,7 +1105,7 @@ export class Engine {
         workflow: run.workflow,
         recoveries: run.recoveries,
       });
-      this.#launch(run, def, tasks);
+      this.#launch(run, def, tasks, stored.status === 'queued');
     });
     for (const child of orphans) await this.#cancel(child).catch(() => undefined);
   }

@@ -10,7 +10,7 @@ import {
   type EngineEvents,
   type EngineOptions,
 } from '../src/index.js';
-import { deferred, never, open, tick, until } from './support.js';
+import { crash, deferred, never, open, tick, until } from './support.js';
 
 const input = z.object({}).default({});
 
@@ -260,6 +260,34 @@ describe('listeners', () => {
     await (await engine.start(wf, {})).result();
     expect(a).toEqual([first.id]);
     expect(b).toEqual([first.id]);
+  });
+
+  it('fire run:recovered, not run:started again, for a run recovered before its first task', async () => {
+    const make = (hangs: boolean) =>
+      workflow('slow-start', {
+        input,
+        run: async (ctx) => {
+          if (hangs) await never();
+          return ctx.step('first', () => 'done');
+        },
+      });
+    const clock = new ManualClock();
+    const first = await open({ workflows: [make(true)], clock });
+    cleanup.push(() => first.store.close());
+    const handle = await first.engine.start('slow-start', {});
+    const seen: string[] = [];
+    const second = await crash(first.store, {
+      workflows: [make(false)],
+      clock,
+      on: {
+        'run:started': () => seen.push('run:started'),
+        'run:recovered': () => seen.push('run:recovered'),
+        'run:completed': () => seen.push('run:completed'),
+      },
+    });
+    cleanup.push(() => second.store.close());
+    expect(await second.engine.handle(handle.id).result()).toBe('done');
+    expect(seen).toEqual(['run:recovered', 'run:completed']);
   });
 
   it('given in options.on hear the events of recovery', async () => {
