@@ -654,7 +654,10 @@ export class Engine {
       let exec = this.#active.get(runId);
       let loaded = false;
       if (!exec) {
-        const waiting = (await this.#store.listWaiting({ runId, limit: 1000 })).items;
+        const page = await this.#store.listWaiting({ runId, limit: 1000 });
+        // A damaged waiting task: its error (naming the key), not "the run is not paused".
+        if (page.corrupt[0] !== undefined) throw page.corrupt[0].error;
+        const waiting = page.items;
         if (!run.pauseRequested && (data === undefined || waiting.length === 0)) {
           throw this.#notPaused(run, waiting.length > 0);
         }

@@ -3,7 +3,7 @@ import { encode, decodeRaw } from './codec.js';
 import { CairnError } from './errors.js';
 import { faults } from './faults.js';
 import { runIndexKeys, taskIndexKeys } from './indexes.js';
-import { metaKey, runKey, taskKey } from './keys.js';
+import { metaKey, prefixRange, runKey, taskKey } from './keys.js';
 import {
   RunSchema,
   TaskSchema,
@@ -237,9 +237,36 @@ export async function readSchemaVersion(db: LevelDb): Promise<number> {
     }
     return version;
   }
-  for await (const _ of db.keys({ limit: 1 })) return 0;
-  return -1;
+  // No stamp. Format-0 records, or the progress of a 0 → 1 migration, mean format 0: a
+  // legacy store, or one whose first migration was interrupted (it is stamped at the end).
+  const hasKeys = async (range: { gte?: string; lt?: string }): Promise<boolean> => {
+    for await (const _ of db.keys({ ...range, limit: 1 })) return true;
+    return false;
+  };
+  if (!(await hasKeys({}))) return -1;
+  if (
+    (await hasKeys({ gte: 'run:', lt: 'run;' })) ||
+    (await hasKeys({ gte: 'task:', lt: 'task;' })) ||
+    (await db.get(PROGRESS_KEY)) !== undefined
+  ) {
+    return 0;
+  }
+  // Records of a later format whose stamp was lost. Read as format 0, they would be migrated
+  // again (format 2's usage totals counted twice): the newest format whose keys are there.
+  let version = 1;
+  for (const [format, prefixes] of FORMAT_KEYS) {
+    for (const prefix of prefixes) {
+      if (format > version && (await hasKeys(prefixRange(prefix)))) version = format;
+    }
+  }
+  return version;
 }
+
+/**
+ * Key families each format brought in (format 1 is every key family not listed here). Names,
+ * not `PREFIX` entries: a format's keys keep their names even if the code moves on.
+ */
+const FORMAT_KEYS: readonly (readonly [number, readonly string[]])[] = [[2, ['idx-tag', 'usage']]];
 
 export interface MigrateOptions {
   readonly migrations?: readonly Migration[];
@@ -260,6 +287,10 @@ export async function migrate(
   const migrations = options.migrations ?? MIGRATIONS;
   const target = options.target ?? CURRENT_SCHEMA_VERSION;
   let version = await readSchemaVersion(db);
+  if (version > 0 && version <= target && (await db.get(VERSION_KEY)) === undefined) {
+    // A lost stamp (see readSchemaVersion): written back before anything else happens.
+    await db.batch([{ type: 'put', key: VERSION_KEY, value: encode(version) }], SYNC);
+  }
   if (version === -1) {
     await db.batch([{ type: 'put', key: VERSION_KEY, value: encode(target) }], SYNC);
     return target;
