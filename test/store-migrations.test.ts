@@ -93,8 +93,13 @@ function expectPartway(dump: ReadonlyMap<string, string>): void {
   expect(keysWithPrefix(dump, 'runs\x00').length).toBeGreaterThan(0);
 }
 
-/** Progress events of one open: `done` rises to `total`, which counts every record. */
-function expectProgress(events: readonly MigrationProgress[], startAt: number): void {
+/**
+ * Progress events of one open: `done` rises to `total`, which counts every record; then the
+ * format 1 to 2 step (tag index and usage totals) counts every run.
+ */
+function expectProgress(all: readonly MigrationProgress[], startAt: number): void {
+  const events = all.filter((event) => event.from === 0);
+  expect(all.at(-1)).toMatchObject({ from: 1, to: 2, done: RUNS, total: RUNS });
   expect(events.length).toBeGreaterThan(1);
   expect(events[0]!.done).toBe(startAt);
   for (const event of events) {
@@ -108,7 +113,7 @@ function expectProgress(events: readonly MigrationProgress[], startAt: number): 
 }
 
 describe('migrating a format-0 store', () => {
-  it('migrates every run and task to format 1, with indexes and progress', async () => {
+  it('migrates every run and task to format 1 (then 2), with indexes and progress', async () => {
     const path = await dir('mig');
     await writeV0Store(path, fixture);
     const events: MigrationProgress[] = [];
@@ -116,7 +121,7 @@ describe('migrating a format-0 store', () => {
     await store.open();
     try {
       expect(store.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
-      expect(store.schemaVersion).toBe(1);
+      expect(store.schemaVersion).toBe(2);
       expectProgress(events, 0);
 
       for (const v0 of fixture.runs) {
@@ -171,7 +176,7 @@ describe('migrating a format-0 store', () => {
     const again: MigrationProgress[] = [];
     const reopened = new LevelStore({ path, onMigrationProgress: (p) => again.push(p) });
     await reopened.open();
-    expect(reopened.schemaVersion).toBe(1);
+    expect(reopened.schemaVersion).toBe(2);
     await reopened.close();
     expect(again).toEqual([]);
     expect(await dumpDb(path)).toEqual(reference);
@@ -205,7 +210,7 @@ describe('migrating a format-0 store', () => {
     const events: MigrationProgress[] = [];
     const resumed = new LevelStore({ path, onMigrationProgress: (p) => events.push(p) });
     await resumed.open();
-    expect(resumed.schemaVersion).toBe(1);
+    expect(resumed.schemaVersion).toBe(2);
     expect((await resumed.verify()).ok).toBe(true);
     await resumed.close();
     expectProgress(events, 5 * 300);
@@ -226,14 +231,14 @@ describe('migrating a format-0 store', () => {
     } finally {
       await child.kill();
     }
-    expect(child.lines).not.toContain('migrated 1');
+    expect(child.lines).not.toContain('migrated 2');
     const partway = await dumpDb(path);
     expectPartway(partway);
 
     const events: MigrationProgress[] = [];
     const resumed = new LevelStore({ path, onMigrationProgress: (p) => events.push(p) });
     await resumed.open();
-    expect(resumed.schemaVersion).toBe(1);
+    expect(resumed.schemaVersion).toBe(2);
     const report = await resumed.verify();
     expect(report.problems).toEqual([]);
     await resumed.close();
@@ -285,15 +290,15 @@ describe('a store newer than the code', () => {
     const path = await storeWithData('too-new-target');
     const newer = new LevelStore({
       path,
-      targetSchemaVersion: 2,
+      targetSchemaVersion: 3,
       migrations: [
         ...MIGRATIONS,
-        { from: 1, to: 2, description: 'a future format', run: async () => undefined },
+        { from: 2, to: 3, description: 'a future format', run: async () => undefined },
       ],
     });
     await newer.open();
-    expect(newer.schemaVersion).toBe(2);
+    expect(newer.schemaVersion).toBe(3);
     await newer.close();
-    await expectTooNew(path, 2);
+    await expectTooNew(path, 3);
   });
 });

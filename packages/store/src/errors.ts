@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'NOT_SERIALIZABLE',
   'VALUE_TOO_LARGE',
   'MIGRATION_FAILED',
+  'INVALID_IMPORT',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -57,7 +57,14 @@ export class GroupCommitter {
     return this.#batches;
   }
 
-  write(entries: Iterable<readonly [string, WriteValue]>, durable: boolean): Promise<void> {
+  /**
+   * Queues `entries` for the next batch. A `DeferredWrite` among them is made at flush time
+   * (the usage totals of a checkpoint: their value is whatever the totals are then).
+   */
+  write(
+    entries: Iterable<readonly [string, WriteValue | DeferredWrite]>,
+    durable: boolean,
+  ): Promise<void> {
     for (const [k, v] of entries) this.#pending.set(k, v);
     if (durable) this.#durable = true;
     const done = new Promise<void>((resolve, reject) => {

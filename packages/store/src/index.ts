@@ -41,6 +41,7 @@ export type {
   ListRunsQuery,
   ListWaitingQuery,
   Page,
+  RunFilter,
   StoreStatus,
   StoreSupports,
 } from './store.js';
@@ -51,6 +52,36 @@ export type {
   MemoryStoreOptions,
 } from './level-store.js';
 export { CURRENT_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
+export { USAGE_GROUPS, UsageDeltaSchema, countsForUsage, usageOfStep, utcDay } from './usage.js';
+export type { UsageDelta, UsageGroup, UsageQuery, UsageRow, UsageTotals } from './usage.js';
+export { PRUNABLE_STATUSES } from './retention.js';
+export type {
+  DeleteCounts,
+  PrunableStatus,
+  PruneOptions,
+  PruneProgress,
+  PruneResult,
+} from './retention.js';
+export { EXPORT_FORMAT, STEP_COLUMNS, csvField } from './export.js';
+export type { ExportOptions, ExportProgress, ExportResult, LineWriter } from './export.js';
+export type {
+  ImportIssue,
+  ImportOptions,
+  ImportProgress,
+  ImportResult,
+  RunBundle,
+} from './import.js';
+export { fromTagged, toTagged } from './json-tags.js';
+export { diagnose, runDetail } from './query.js';
+export type {
+  DiagnoseOptions,
+  Diagnosis,
+  RunDetail,
+  RunningTask,
+  TaskGroup,
+  TimerInfo,
+  WaitingInfo,
+} from './query.js';
 export type { LevelDb, Migration, MigrationContext, MigrationProgress } from './migrations.js';
 export { DEFAULT_STORE_DIR, STORE_DIR_ENV, resolveStorePath } from './paths.js';
 export { uuidv7, isUuid } from './ids.js';

@@ -1,5 +1,5 @@
 import { PREFIX, key, orderKey, timerKey, waitingKey } from './keys.js';
-import { RUN_STATUSES, type Run, type Task } from './records.js';
+import { IdSchema, RUN_STATUSES, type Run, type Task } from './records.js';
 
 /**
  * Index entries and timers are pure functions of the records they belong to. A checkpoint
@@ -16,7 +16,26 @@ export function runIndexKeys(run: Run): string[] {
     key(PREFIX.idxWorkflow, run.workflow, order),
     key(PREFIX.idxNamespace, run.namespace, order),
     key(PREFIX.idxNamespaceStatus, run.namespace, run.status, order),
+    ...runTagKeys(run),
   ];
+}
+
+/**
+ * `idx-tag/<tag>/<order>` for each distinct tag. Tags never change after a run is created,
+ * so they have no stale entries. A tag that is not a valid name (empty, or with control
+ * characters, which separate key parts) is not indexed; a query by tag cannot name it.
+ */
+export function runTagKeys(run: Run): string[] {
+  const order = orderKey(run.createdAt, run.id);
+  const keys: string[] = [];
+  for (const tag of new Set(run.tags)) {
+    if (isIndexableTag(tag)) keys.push(key(PREFIX.idxTag, tag, order));
+  }
+  return keys;
+}
+
+export function isIndexableTag(tag: string): boolean {
+  return IdSchema.safeParse(tag).success;
 }
 
 /** Entries that this run could have had in an earlier status, and must not have now. */

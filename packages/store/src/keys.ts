@@ -10,10 +10,12 @@
  *   idx-workflow/<workflow>/<order>                 runs by workflow
  *   idx-ns/<namespace>/<order>                      runs by namespace
  *   idx-ns-status/<namespace>/<status>/<order>      runs by namespace and status
+ *   idx-tag/<tag>/<order>                           runs by tag (tags never change)
  *   idx-waiting/<runId>/<taskId>                    tasks waiting for input
  *   timers/<at>/<runId>/<taskId>                    durable timers (sleeps, wait timeouts)
  *   inbox/<runId>/<taskId>                          input that arrived before its wait
  *   logs/<runId>/<seq>                              log lines
+ *   usage/<day>/<namespace>/<workflow>/<model>      usage totals of completed steps
  *   meta/<name>                                     schema version and other metadata
  *
  * `<order>` is `<createdAt, 13 digits>\x00<runId>`: listings run newest first by scanning in
@@ -30,10 +32,12 @@ export const PREFIX = {
   idxWorkflow: 'idx-workflow',
   idxNamespace: 'idx-ns',
   idxNamespaceStatus: 'idx-ns-status',
+  idxTag: 'idx-tag',
   idxWaiting: 'idx-waiting',
   timers: 'timers',
   inbox: 'inbox',
   logs: 'logs',
+  usage: 'usage',
   meta: 'meta',
 } as const;
 
@@ -44,6 +48,7 @@ export const DERIVED_PREFIXES = [
   PREFIX.idxWorkflow,
   PREFIX.idxNamespace,
   PREFIX.idxNamespaceStatus,
+  PREFIX.idxTag,
   PREFIX.idxWaiting,
   PREFIX.timers,
 ] as const;
@@ -79,6 +84,8 @@ export const timerKey = (at: number, runId: string, taskId: string): string =>
 export const inboxKey = (runId: string, taskId: string): string => key(PREFIX.inbox, runId, taskId);
 export const logKey = (runId: string, seq: number): string => key(PREFIX.logs, runId, padSeq(seq));
 export const metaKey = (name: string): string => key(PREFIX.meta, name);
+export const usageKey = (day: string, namespace: string, workflow: string, model: string): string =>
+  key(PREFIX.usage, day, namespace, workflow, model);
 
 /** The last part of a key: a run id for `<order>` keys. */
 export function lastPart(k: string): string {

@@ -3,7 +3,8 @@ import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { decode, decodeRaw, encode } from './codec.js';
 import { CairnError } from './errors.js';
-import { GroupCommitter, type WriteValue } from './group-commit.js';
+import { GroupCommitter, type DeferredWrite, type WriteValue } from './group-commit.js';
+import type { RunBundle } from './import.js';
 import { runIndexKeys, runStaleKeys, taskIndexKeys, taskStaleKeys } from './indexes.js';
 import {
   DERIVED_PREFIXES,
@@ -24,6 +25,16 @@ import { migrate, type LevelDb, type Migration, type MigrationProgress } from '.
 import { resolveStorePath } from './paths.js';
 import { IdSchema, LogLineSchema, RunSchema, TaskSchema } from './records.js';
 import type { LogInput, LogLine, Run, Task, Timer } from './records.js';
+import type { DeleteCounts } from './retention.js';
+import { matchesFilter, planRunScan } from './run-listing.js';
+import {
+  UsageAggregates,
+  countsForUsage,
+  usageOfStep,
+  type UsageDelta,
+  type UsageQuery,
+  type UsageRow,
+} from './usage.js';
 import {
   Store,
   type Checkpoint,
@@ -74,6 +85,7 @@ export abstract class LevelBackedStore extends Store {
   #creating = new Set<string>();
   readonly #inboxQueue = new Map<string, Promise<void>>();
   #logSeq = 0;
+  readonly #usage = new UsageAggregates();
   readonly #options: LevelBackedStoreOptions;
   readonly #maxRecordBytes: number;
 
@@ -132,6 +144,12 @@ export abstract class LevelBackedStore extends Store {
       throw error;
     }
     this.#logSeq = Math.max(this.#logSeq, await readLogSeq(db));
+    try {
+      await this.#usage.load((range) => db.iterator(range));
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
     this.#db = db;
     this.#committer = new GroupCommitter(
       { write: (entries, sync) => this.#writeBatch(entries, sync) },
@@ -175,7 +193,10 @@ export abstract class LevelBackedStore extends Store {
     await batch.write({ sync });
   }
 
-  #write(entries: Iterable<readonly [string, WriteValue]>, durable = true): Promise<void> {
+  #write(
+    entries: Iterable<readonly [string, WriteValue | DeferredWrite]>,
+    durable = true,
+  ): Promise<void> {
     if (!this.#committer) throw new CairnError('STORE_CLOSED', 'The store is not open');
     return this.#committer.write(entries, durable);
   }
@@ -245,6 +266,8 @@ export abstract class LevelBackedStore extends Store {
       }
       return entries;
     };
+    const usage = checkpoint.usage ?? [];
+    if (usage.length > 0) return this.#writeWithUsage(entriesOf(), usage, durable);
     const first = checkpoint.runs?.[0] ?? checkpoint.tasks?.[0];
     if (trusted && !durable && first !== undefined) {
       if (!this.#committer) throw new CairnError('STORE_CLOSED', 'The store is not open');
@@ -255,6 +278,33 @@ export abstract class LevelBackedStore extends Store {
     const entries = entriesOf();
     if (entries.length === 0) return;
     await this.#write(entries, durable);
+  }
+
+  /**
+   * Writes `entries` with the usage totals that `usage` changes, in one batch. The totals are
+   * added in memory now and encoded when the batch is flushed, so a batch holds the totals of
+   * every checkpoint in it and before it; if the batch fails, its deltas are taken back
+   * before the next batch is made.
+   */
+  #writeWithUsage(
+    entries: [string, WriteValue | DeferredWrite][],
+    usage: readonly UsageDelta[],
+    durable: boolean,
+  ): Promise<void> {
+    if (!this.#committer) throw new CairnError('STORE_CLOSED', 'The store is not open');
+    for (const k of new Set(this.#usage.apply(usage))) {
+      entries.push([k, { expand: () => [[k, this.#usage.encoded(k)]], reject: () => undefined }]);
+    }
+    // The catch is attached to the committer's own promise, so it runs before the committer
+    // builds its next batch.
+    return this.#committer.write(entries, durable).catch((error: unknown) => {
+      this.#usage.revert(usage);
+      throw error;
+    });
+  }
+
+  protected async _usage(query: UsageQuery): Promise<UsageRow[]> {
+    return this.#usage.query(query);
   }
 
   protected async _getTask(runId: string, taskId: string): Promise<Task | undefined> {
@@ -274,31 +324,11 @@ export abstract class LevelBackedStore extends Store {
   protected async _listRuns(
     query: ListRunsQuery & { limit: number; cursor: string | null },
   ): Promise<Page<Run>> {
-    let prefix: string[];
-    let filter: ((run: Run) => boolean) | null = null;
-    if (query.workflow !== undefined) {
-      prefix = [PREFIX.idxWorkflow, query.workflow];
-      const { status, namespace } = query;
-      if (status !== undefined || namespace !== undefined) {
-        filter = (run) =>
-          (status === undefined || run.status === status) &&
-          (namespace === undefined || run.namespace === namespace);
-      }
-    } else if (query.namespace !== undefined && query.status !== undefined) {
-      prefix = [PREFIX.idxNamespaceStatus, query.namespace, query.status];
-    } else if (query.namespace !== undefined) {
-      prefix = [PREFIX.idxNamespace, query.namespace];
-    } else if (query.status !== undefined) {
-      prefix = [PREFIX.idxStatus, query.status];
-    } else {
-      prefix = [PREFIX.idxAll];
-    }
-    const range = prefixRange(...prefix);
-    const base = range.gte;
-    const after = query.cursor === null ? null : decodeCursor(query.cursor);
+    const scan = planRunScan(query);
+    const after = query.cursor === null ? null : scan.base + decodeCursor(query.cursor);
     const it = this.level.keys({
-      gte: range.gte,
-      lt: after === null ? range.lt : base + after,
+      gte: scan.gte,
+      lt: after === null || scan.lt < after ? scan.lt : after,
       reverse: true,
     });
     const items: Run[] = [];
@@ -316,9 +346,9 @@ export abstract class LevelBackedStore extends Store {
             more = true;
             break;
           }
-          last = keys[i]!.slice(base.length);
+          last = keys[i]!.slice(scan.base.length);
           const run = this.#decodeListed(runKey(ids[i]!), values[i], RunSchema, corrupt);
-          if (run && (filter === null || filter(run))) items.push(run);
+          if (run && (scan.exact || matchesFilter(run, query))) items.push(run);
         }
       }
       if (!more && items.length === query.limit) more = (await it.nextv(1)).length > 0;
@@ -492,11 +522,41 @@ export abstract class LevelBackedStore extends Store {
   }
 
   protected async _deleteRun(runId: string): Promise<boolean> {
+    const deletion = await this.#deletion(runId);
+    if (deletion === null) return false;
+    await this.#write(deletion.entries);
+    return true;
+  }
+
+  protected async _deleteRuns(runIds: readonly string[], dryRun: boolean): Promise<DeleteCounts> {
+    const counts: DeleteCounts = { runs: 0, tasks: 0, logs: 0, inbox: 0, entries: 0 };
+    const entries: [string, WriteValue][] = [];
+    for (const runId of runIds) {
+      const deletion = await this.#deletion(runId);
+      if (deletion === null) continue;
+      counts.runs++;
+      counts.tasks += deletion.counts.tasks;
+      counts.logs += deletion.counts.logs;
+      counts.inbox += deletion.counts.inbox;
+      counts.entries += deletion.counts.entries;
+      entries.push(...deletion.entries);
+    }
+    // One batch: every run in it is deleted whole or not at all.
+    if (!dryRun && entries.length > 0) await this.#write(entries);
+    return counts;
+  }
+
+  /** Every key of a run (its record, tasks, index entries, timers, inbox, logs), or null. */
+  async #deletion(
+    runId: string,
+  ): Promise<{ entries: [string, WriteValue][]; counts: Omit<DeleteCounts, 'runs'> } | null> {
     const db = this.level;
     const rk = runKey(runId);
     const bytes = await db.get(rk);
-    if (bytes === undefined) return false;
+    if (bytes === undefined) return null;
     const entries: [string, WriteValue][] = [[rk, null]];
+    const derived = new Set<string>();
+    let tasks = 0;
     let run: Run | undefined;
     try {
       run = decode(rk, bytes, RunSchema);
@@ -505,31 +565,110 @@ export abstract class LevelBackedStore extends Store {
     }
     if (run) {
       for (const ik of [...runIndexKeys(run), ...runStaleKeys(run)]) entries.push([ik, null]);
+      for (const ik of runIndexKeys(run)) derived.add(ik);
     } else {
       // The record is damaged: find its index entries by scanning the run indexes.
       for (const p of DERIVED_PREFIXES) {
         if (p === PREFIX.idxWaiting || p === PREFIX.timers) continue;
-        for await (const k of db.keys(prefixRange(p)))
-          if (lastPart(k) === runId) entries.push([k, null]);
+        for await (const k of db.keys(prefixRange(p))) {
+          if (lastPart(k) === runId) {
+            entries.push([k, null]);
+            derived.add(k);
+          }
+        }
       }
     }
     for await (const [k, tb] of db.iterator(prefixRange(PREFIX.tasks, runId))) {
       entries.push([k, null]);
+      tasks++;
       try {
         const task = decode(k, tb, TaskSchema);
         for (const ik of [...taskIndexKeys(task), ...taskStaleKeys(task)]) entries.push([ik, null]);
+        for (const ik of taskIndexKeys(task)) derived.add(ik);
       } catch {
         // A damaged task: its waiting entry is found by prefix below, its timer by scan.
         for await (const tk of db.keys(prefixRange(PREFIX.timers))) {
-          if (tk.split(SEP)[2] === runId) entries.push([tk, null]);
+          if (tk.split(SEP)[2] === runId) {
+            entries.push([tk, null]);
+            derived.add(tk);
+          }
         }
       }
     }
-    for (const p of [PREFIX.idxWaiting, PREFIX.inbox, PREFIX.logs]) {
-      for await (const k of db.keys(prefixRange(p, runId))) entries.push([k, null]);
+    const found = { [PREFIX.idxWaiting]: 0, [PREFIX.inbox]: 0, [PREFIX.logs]: 0 };
+    for (const p of [PREFIX.idxWaiting, PREFIX.inbox, PREFIX.logs] as const) {
+      for await (const k of db.keys(prefixRange(p, runId))) {
+        entries.push([k, null]);
+        if (p === PREFIX.idxWaiting) derived.add(k);
+        else found[p]++;
+      }
     }
-    await this.#write(entries);
-    return true;
+    // Counted as they are on disk: entries a record implies but the index lacks are not.
+    const present = await db.getMany([...derived]);
+    return {
+      entries,
+      counts: {
+        tasks,
+        logs: found[PREFIX.logs],
+        inbox: found[PREFIX.inbox],
+        entries: present.filter((v) => v !== undefined).length,
+      },
+    };
+  }
+
+  protected async _compact(): Promise<void> {
+    await this.#committer?.flush();
+    const db = this.level as unknown as {
+      compactRange?: (start: string, end: string) => Promise<void>;
+    };
+    // Every key is UTF-8 text of the families in keys.ts: all sort below "\uffff".
+    if (typeof db.compactRange === 'function') await db.compactRange('', '\uffff');
+  }
+
+  protected async _existingRuns(runIds: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < runIds.length; i += 1000) {
+      const ids = runIds.slice(i, i + 1000);
+      const values = await this.level.getMany(ids.map(runKey));
+      values.forEach((v, j) => {
+        if (v !== undefined) found.add(ids[j]!);
+      });
+    }
+    return found;
+  }
+
+  protected async _importRuns(bundles: readonly RunBundle[]): Promise<void> {
+    const writes: Promise<void>[] = [];
+    let seq = this.#logSeq;
+    for (const bundle of bundles) {
+      const entries: [string, WriteValue][] = [];
+      this.#runEntries(bundle.run, entries);
+      const usage: UsageDelta[] = [];
+      for (const task of bundle.tasks) {
+        this.#taskEntries(task, entries);
+        if (countsForUsage(task)) usage.push(usageOfStep(bundle.run, task));
+      }
+      for (const line of bundle.logs) {
+        const k = logKey(line.runId, line.seq);
+        entries.push([k, this.#encode(k, line)]);
+        seq = Math.max(seq, line.seq);
+      }
+      for (const entry of bundle.inbox) {
+        const k = inboxKey(entry.runId, entry.taskId);
+        entries.push([k, this.#encode(k, { data: entry.data, at: entry.at })]);
+      }
+      if (seq > this.#logSeq) {
+        // Lines appended later go above the imported ones.
+        this.#logSeq = seq;
+        entries.push([LOG_SEQ_KEY, encode(seq)]);
+      }
+      writes.push(
+        usage.length > 0 ? this.#writeWithUsage(entries, usage, true) : this.#write(entries),
+      );
+    }
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   protected async _getMeta(name: string): Promise<unknown> {
@@ -654,7 +793,12 @@ export interface LevelStoreOptions extends LevelBackedStoreOptions {
 
 /** The embedded default: LevelDB (classic-level) in a directory on disk. */
 export class LevelStore extends LevelBackedStore {
-  readonly supports: StoreSupports = { persistence: true, locking: true, migrations: true };
+  readonly supports: StoreSupports = {
+    persistence: true,
+    locking: true,
+    migrations: true,
+    compaction: true,
+  };
   readonly location: string;
 
   constructor(options: LevelStoreOptions = {}) {
@@ -683,7 +827,12 @@ export interface MemoryStoreOptions extends LevelBackedStoreOptions {
 
 /** The same store on memory-level: for tests and short-lived programs. */
 export class MemoryStore extends LevelBackedStore {
-  readonly supports: StoreSupports = { persistence: true, locking: false, migrations: true };
+  readonly supports: StoreSupports = {
+    persistence: true,
+    locking: false,
+    migrations: true,
+    compaction: false,
+  };
   readonly location = null;
   readonly #memory: MemoryLevel<string, Uint8Array>;
 

@@ -4,6 +4,7 @@ import { CairnError } from './errors.js';
 import { faults } from './faults.js';
 import { runIndexKeys, taskIndexKeys } from './indexes.js';
 import { metaKey, prefixRange, runKey, taskKey } from './keys.js';
+import { v1ToV2 } from './migrate-tags-usage.js';
 import {
   RunSchema,
   TaskSchema,
@@ -16,7 +17,7 @@ import {
 export type LevelDb = AbstractLevel<unknown, string, Uint8Array>;
 
 /** The on-disk format this code writes. */
-export const CURRENT_SCHEMA_VERSION = 1;
+export const CURRENT_SCHEMA_VERSION = 2;
 
 export interface MigrationProgress {
   readonly from: number;
@@ -56,7 +57,8 @@ const PROGRESS_KEY = metaKey('migration');
 /**
  * Format 0 is the pre-release layout: JSON values under `run:<id>` and
  * `task:<runId>:<taskId>`, ISO dates, no indexes. Format 1 is the msgpack keyspace in
- * keys.ts with derived indexes.
+ * keys.ts with derived indexes. Format 2 adds the tag index and usage totals
+ * (migrate-tags-usage.ts).
  */
 const v0ToV1: Migration = {
   from: 0,
@@ -105,7 +107,7 @@ const v0ToV1: Migration = {
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [v0ToV1];
+export const MIGRATIONS: readonly Migration[] = [v0ToV1, v1ToV2];
 
 function convertV0(k: string, json: string): [string, Uint8Array][] {
   let raw: Record<string, unknown>;

@@ -1,6 +1,23 @@
 import { assertSerializable } from './codec.js';
 import { CairnError } from './errors.js';
 import {
+  exportRuns,
+  exportSteps,
+  type ExportOptions,
+  type ExportResult,
+  type LineWriter,
+} from './export.js';
+import { parseImport, type ImportOptions, type ImportResult, type RunBundle } from './import.js';
+import { prune, type DeleteCounts, type PruneOptions, type PruneResult } from './retention.js';
+import {
+  USAGE_GROUPS,
+  UsageDeltaSchema,
+  isDay,
+  type UsageDelta,
+  type UsageQuery,
+  type UsageRow,
+} from './usage.js';
+import {
   IdSchema,
   LogInputSchema,
   RunSchema,
@@ -28,6 +45,8 @@ export interface StoreSupports {
   readonly locking: boolean;
   /** Older on-disk layouts are migrated forward on open. */
   readonly migrations: boolean;
+  /** `prune()` can compact the space it freed (LevelDB `compactRange`). */
+  readonly compaction: boolean;
 }
 
 export interface InboxRef {
@@ -46,6 +65,8 @@ export interface Checkpoint {
   readonly tasks?: readonly Task[];
   /** Inbox entries consumed by this change, deleted in the same batch. */
   readonly inboxTaken?: readonly InboxRef[];
+  /** Usage of the steps this change completes, added to the usage totals in the same batch. */
+  readonly usage?: readonly UsageDelta[];
 }
 
 export interface CheckpointOptions {
@@ -57,10 +78,20 @@ export interface CheckpointOptions {
   readonly durable?: boolean;
 }
 
-export interface ListRunsQuery {
+/** Which runs a listing, an export or a prune looks at. Every filter given must hold. */
+export interface RunFilter {
   readonly status?: RunStatus;
   readonly workflow?: string;
   readonly namespace?: string;
+  /** Runs created at or after this time (epoch ms). */
+  readonly since?: number;
+  /** Runs created before this time (epoch ms). */
+  readonly until?: number;
+  /** Runs that have every one of these tags. */
+  readonly tags?: readonly string[];
+}
+
+export interface ListRunsQuery extends RunFilter {
   /** @default 100 */
   readonly limit?: number;
   /** The `cursor` of the previous page. */
@@ -118,6 +149,8 @@ const VALIDATE_TRUSTED = process.env.CAIRN_VALIDATE_WRITES === '1';
 export const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
 const RESERVED_META = new Set(['schemaVersion', 'migration', 'logSeq']);
+/** The largest time a `Date` holds, so every bound can be shown as a date. */
+const MAX_TIME = 8.64e15;
 
 /**
  * The store contract. Public methods check their arguments and the store's state, then call
@@ -224,24 +257,92 @@ export abstract class Store {
   }
 
   /**
-   * Runs newest first, from one index: by status, workflow or namespace (namespace and
-   * status together use their own index), or all runs. Combining workflow with another
-   * filter scans the workflow index and filters.
+   * Runs newest first, from one index, bounded by the time range (`since`, `until` on
+   * `createdAt`): the most selective of namespace and status, status, workflow, tag,
+   * namespace, or all runs; the other filters are checked on each record. Never a scan of
+   * all runs when a filter is given.
    */
   async listRuns(query: ListRunsQuery = {}): Promise<Page<Run>> {
-    if (typeof query !== 'object' || query === null) throw typeError('query must be an object');
-    if (query.status !== undefined) {
-      if (typeof query.status !== 'string') throw typeError('query.status must be a string');
-      if (!RunStatusSchema.safeParse(query.status).success) {
-        throw invalid(`query.status "${query.status}" is not a run status`);
-      }
-    }
-    if (query.workflow !== undefined) checkId('query.workflow', query.workflow);
-    if (query.namespace !== undefined) checkId('query.namespace', query.namespace);
+    const filter = checkFilter(query, 'query');
     const limit = checkLimit(query.limit);
     const cursor = checkCursor(query.cursor);
     this.#assertOpen();
-    return this._listRuns({ ...query, limit, cursor });
+    return this._listRuns({ ...filter, limit, cursor });
+  }
+
+  /**
+   * Usage totals of completed steps, grouped `by` namespace, workflow, model or day, from the
+   * aggregates the store keeps as steps complete (no run or task is read).
+   */
+  async usage(query: UsageQuery): Promise<UsageRow[]> {
+    if (typeof query !== 'object' || query === null) throw typeError('query must be an object');
+    if (typeof query.by !== 'string') throw typeError('query.by must be a string');
+    if (!(USAGE_GROUPS as readonly string[]).includes(query.by)) {
+      throw invalid(`query.by must be one of ${USAGE_GROUPS.join(', ')}`);
+    }
+    for (const name of ['since', 'until'] as const) {
+      const value = query[name];
+      if (value === undefined) continue;
+      if (typeof value === 'number') checkTime(`query.${name}`, value);
+      else if (typeof value !== 'string') throw typeError(`query.${name} must be a day or a time`);
+      else if (!isDay(value)) throw invalid(`query.${name} must be a YYYY-MM-DD day`);
+    }
+    if (query.namespace !== undefined) checkId('query.namespace', query.namespace);
+    if (query.workflow !== undefined) checkId('query.workflow', query.workflow);
+    this.#assertOpen();
+    return this._usage(query);
+  }
+
+  /**
+   * Deletes terminal runs that ended before `olderThan`, with their tasks, logs, inbox, index
+   * entries and timers (each run in one atomic batch), found through the status index; then
+   * compacts the freed space where the backend can. Usage totals are kept.
+   */
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    this.#assertOpen();
+    return prune(this, options, {
+      deleteRuns: (runIds, dryRun) => this._deleteRuns(runIds, dryRun),
+      compact: () => this._compact(),
+    });
+  }
+
+  /**
+   * Writes the runs `options.filter` selects as NDJSON lines, newest first: a header, then one
+   * line per run with its tasks, logs and inbox. `write` gets each line without its line break.
+   */
+  async exportRuns(write: LineWriter, options: ExportOptions = {}): Promise<ExportResult> {
+    if (typeof write !== 'function') throw typeError('write must be a function');
+    this.#assertOpen();
+    return exportRuns(this, write, options, (filter, name) => checkFilter(filter, name));
+  }
+
+  /**
+   * Reads an export (NDJSON lines) and writes its runs. Every line is checked before anything
+   * is written: bad lines are `INVALID_IMPORT` with `details.lines` (`{ line, message }`), and
+   * runs that exist already are `ALREADY_EXISTS` unless `conflict: 'skip'`. Each run is then
+   * written in one atomic batch with its derived indexes.
+   */
+  async importRuns(
+    lines: AsyncIterable<string> | Iterable<string>,
+    options: ImportOptions = {},
+  ): Promise<ImportResult> {
+    this.#assertOpen();
+    return parseImport(lines, options, {
+      existing: (runIds) => this._existingRuns(runIds),
+      write: (bundles) => this._importRuns(bundles),
+      check: (bundle) => {
+        checkRun(bundle.run);
+        for (const task of bundle.tasks) checkTask(task);
+      },
+    });
+  }
+
+  /** Writes one CSV row per task (recorded values left out) of the runs `filter` selects. */
+  async exportSteps(write: LineWriter, filter: RunFilter = {}): Promise<ExportResult> {
+    if (typeof write !== 'function') throw typeError('write must be a function');
+    const checked = checkFilter(filter, 'filter');
+    this.#assertOpen();
+    return exportSteps(this, write, checked);
   }
 
   /** Tasks waiting for input, across runs (or in one run), oldest run first. */
@@ -402,6 +503,15 @@ export abstract class Store {
   protected abstract _getMeta(name: string): Promise<unknown>;
   protected abstract _putMeta(name: string, value: unknown): Promise<void>;
   protected abstract _verify(): Promise<IntegrityReport>;
+  protected abstract _usage(query: UsageQuery): Promise<UsageRow[]>;
+  /** Deletes each run with all it has (or, `dryRun`, only counts it). Absent ids are skipped. */
+  protected abstract _deleteRuns(runIds: readonly string[], dryRun: boolean): Promise<DeleteCounts>;
+  /** Compacts the storage (only called when `supports.compaction`). */
+  protected abstract _compact(): Promise<void>;
+  /** The ids among `runIds` that have a run record. */
+  protected abstract _existingRuns(runIds: readonly string[]): Promise<Set<string>>;
+  /** Writes checked runs with their tasks, logs and inbox; each run in one atomic batch. */
+  protected abstract _importRuns(bundles: readonly RunBundle[]): Promise<void>;
 }
 
 // --- argument checks, shared by every backend -------------------------------------------
@@ -410,7 +520,7 @@ export function typeError(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: 'INVALID_ARGUMENT' as const });
 }
 
-function invalid(message: string, cause?: { issues?: unknown }): CairnError {
+export function invalid(message: string, cause?: { issues?: unknown }): CairnError {
   return new CairnError('INVALID_ARGUMENT', message, {
     cause,
     details: cause?.issues === undefined ? {} : { issues: cause.issues },
@@ -431,6 +541,43 @@ function checkLimit(limit: unknown, max: number = MAX_LIMIT): number {
     throw invalid(`limit must be an integer from 1 to ${max}`);
   }
   return limit;
+}
+
+function checkTime(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number') throw typeError(`${name} must be a number (epoch ms)`);
+  if (!Number.isFinite(value) || Math.abs(value) > MAX_TIME) {
+    throw invalid(`${name} must be a finite time in epoch ms`);
+  }
+}
+
+/** Checks a run filter; returns only its filter fields. */
+export function checkFilter(filter: unknown, name: string): RunFilter {
+  if (typeof filter !== 'object' || filter === null) throw typeError(`${name} must be an object`);
+  const f = filter as RunFilter;
+  if (f.status !== undefined) {
+    if (typeof f.status !== 'string') throw typeError(`${name}.status must be a string`);
+    if (!RunStatusSchema.safeParse(f.status).success) {
+      throw invalid(`${name}.status "${f.status}" is not a run status`);
+    }
+  }
+  if (f.workflow !== undefined) checkId(`${name}.workflow`, f.workflow);
+  if (f.namespace !== undefined) checkId(`${name}.namespace`, f.namespace);
+  if (f.since !== undefined) checkTime(`${name}.since`, f.since);
+  if (f.until !== undefined) checkTime(`${name}.until`, f.until);
+  const tags: unknown = f.tags;
+  if (tags !== undefined) {
+    if (!Array.isArray(tags)) throw typeError(`${name}.tags must be an array of strings`);
+    if (tags.length > 64) throw invalid(`${name}.tags: at most 64 tags`);
+    tags.forEach((tag: unknown, i) => checkId(`${name}.tags[${i}]`, tag));
+  }
+  return {
+    ...(f.status === undefined ? {} : { status: f.status }),
+    ...(f.workflow === undefined ? {} : { workflow: f.workflow }),
+    ...(f.namespace === undefined ? {} : { namespace: f.namespace }),
+    ...(f.since === undefined ? {} : { since: f.since }),
+    ...(f.until === undefined ? {} : { until: f.until }),
+    ...(f.tags === undefined || f.tags.length === 0 ? {} : { tags: [...f.tags] }),
+  };
 }
 
 function checkCursor(cursor: unknown): string | null {
@@ -471,7 +618,7 @@ function checkCheckpoint(checkpoint: unknown): Checkpoint {
     throw typeError('checkpoint must be an object');
   }
   const cp = checkpoint as Checkpoint;
-  for (const name of ['runs', 'tasks', 'inboxTaken'] as const) {
+  for (const name of ['runs', 'tasks', 'inboxTaken', 'usage'] as const) {
     if (cp[name] !== undefined && !Array.isArray(cp[name])) {
       throw typeError(`checkpoint.${name} must be an array`);
     }
@@ -486,10 +633,17 @@ function checkCheckpoint(checkpoint: unknown): Checkpoint {
     checkId(`checkpoint.inboxTaken[${i}].taskId`, ref.taskId);
     return { runId: ref.runId, taskId: ref.taskId };
   });
+  const usage = Array.from(cp.usage ?? [], (delta: unknown, i) => {
+    if (typeof delta !== 'object' || delta === null)
+      throw typeError(`checkpoint.usage[${i}] must be an object`);
+    const parsed = UsageDeltaSchema.safeParse(delta);
+    if (!parsed.success) throw invalid(`checkpoint.usage[${i}] is not a usage delta`, parsed.error);
+    return parsed.data;
+  });
   const seen = new Set<string>();
   for (const run of runs) {
     if (seen.has(run.id)) throw invalid(`checkpoint.runs has run "${run.id}" twice`);
     seen.add(run.id);
   }
-  return { runs, tasks, inboxTaken };
+  return usage.length === 0 ? { runs, tasks, inboxTaken } : { runs, tasks, inboxTaken, usage };
 }

@@ -6,14 +6,19 @@ import { badValueTests } from './bad-values.js';
 import { createContext, type StoreSuiteOptions } from './context.js';
 import { corruptTests } from './corrupt.js';
 import { deleteTests } from './delete.js';
+import { exportImportTests } from './export-import.js';
 import { inboxLogTests } from './inbox-logs.js';
 import { indexTests } from './indexes.js';
+import { listingTests } from './listing.js';
 import { lifecycleTests } from './lifecycle.js';
 import { metaTests } from './meta.js';
+import { migrationV2Tests } from './migration-v2.js';
 import { migrationTests } from './migrations.js';
 import { reopenTests } from './reopen.js';
+import { retentionTests } from './retention.js';
 import { runTests } from './runs.js';
 import { taskTests } from './tasks.js';
+import { usageTests } from './usage.js';
 
 /**
  * The conformance suite every `Store` backend must pass. Call it at the top level of a
@@ -46,6 +51,11 @@ export function storeSuite(options: StoreSuiteOptions): void {
     describe('meta', () => metaTests(ctx));
     describe('reopen', () => reopenTests(ctx));
     describe('migrations', () => migrationTests(ctx));
+    describe('migration to format 2', () => migrationV2Tests(ctx));
+    describe('listing with filters', () => listingTests(ctx));
+    describe('usage', () => usageTests(ctx));
+    describe('retention', () => retentionTests(ctx));
+    describe('export and import', () => exportImportTests(ctx));
     describe('corrupt records', () => corruptTests(ctx));
     describe('bad arguments', () => badInputTests(ctx));
     describe('bad values', () => badValueTests(ctx));
