@@ -1226,8 +1226,7 @@ export class RunExecution {
       }
       // The outcome of these tasks is not on disk: the end of the run records them as failed
       // (with this error when they had not failed already), never as done.
-      for (const task of checkpoint.tasks ?? []) {
-        const t = task as Task;
+      for (const t of checkpoint.tasks ?? []) {
         if (t.status !== 'failed') {
           t.status = 'failed';
           t.error = toErrorInfo(error);
