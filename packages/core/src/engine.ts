@@ -8,14 +8,20 @@ import {
   TERMINAL_STATUSES,
   TRUSTED_CHECKPOINT,
   assertSerializable,
+  diagnose,
   roundTrip,
+  runDetail,
   uuidv7,
+  type Diagnosis,
   type ListRunsQuery,
   type Page,
   type Run,
+  type RunDetail,
   type RunStatus,
   type Task,
   type Timer,
+  type UsageQuery,
+  type UsageRow,
 } from '@cairn/store';
 import PQueue from 'p-queue';
 import { systemClock, type Clock } from './clock.js';
@@ -458,9 +464,37 @@ export class Engine {
     return this.#store.listTasks(runId);
   }
 
-  /** Runs newest first, from the store's indexes. */
+  /** Runs newest first, from the store's indexes (filters: status, workflow, namespace, time, tags). */
   async listRuns(query: ListRunsQuery = {}): Promise<Page<Run>> {
     return this.#store.listRuns(query);
+  }
+
+  /** Everything about one run: tasks, parallel groups, children, waits, logs. `NOT_FOUND` if none. */
+  async runDetail(runId: string): Promise<RunDetail> {
+    checkId('runId', runId);
+    return runDetail(this.#store, runId);
+  }
+
+  /** Why a run is where it is, judged with this engine's versions and recovery limit. */
+  async diagnose(runId: string): Promise<Diagnosis> {
+    checkId('runId', runId);
+    const run = await this.get(runId);
+    const def = this.#lookup(run.workflow, run.version);
+    const diagnosis = await diagnose(this.#store, runId, {
+      registeredVersions: [...(this.#registry.get(run.workflow)?.keys() ?? [])],
+      maxRecoveries: def?.maxRecoveries ?? this.#maxRecoveries,
+      now: this.#clock.now(),
+    });
+    if (!this.#active.has(runId)) return diagnosis;
+    return {
+      ...diagnosis,
+      findings: [...diagnosis.findings, 'this engine is executing it now'],
+    };
+  }
+
+  /** Usage totals of completed steps (see `Store.usage`). */
+  async usage(query: UsageQuery): Promise<UsageRow[]> {
+    return this.#store.usage(query);
   }
 
   /** The approvals inbox: tasks waiting for input across runs, oldest run first. */

@@ -4,6 +4,7 @@ import {
   TRUSTED_CHECKPOINT,
   faults,
   assertSerializable,
+  usageOfStep,
   uuidv7,
   type LogLevel,
   type Run,
@@ -407,7 +408,9 @@ export class RunExecution {
         task.durationMs = elapsed(task.startedAt, now);
         let refused: unknown;
         // A result the store refuses (too large) fails the step, as one it cannot serialise does.
-        await this.#write({ tasks: [task] }, (error) => {
+        // The step's usage (model, tokens) is added to the store's totals in the same batch.
+        const usage = [usageOfStep(this.run, task)];
+        await this.#write({ tasks: [task], usage }, (error) => {
           refused = error;
           delete task.output;
           Object.assign(task, running);

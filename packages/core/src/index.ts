@@ -26,6 +26,8 @@ export type {
 } from './context.js';
 export type { EngineEventName, EngineEvents, Listener } from './events.js';
 export { TerminalError } from './errors.js';
+export { offlineCancel, offlinePause, offlineResume, offlineResumeTask } from './offline.js';
+export type { OfflineResumeOptions, OfflineResumeTaskResult } from './offline.js';
 export { ManualClock, systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { toMs } from './duration.js';
@@ -39,11 +41,16 @@ export {
   isCairnError,
 } from '@cairn/store';
 export type {
+  Diagnosis,
   ErrorCode,
   FaultAction,
   FaultPoint,
+  ListRunsQuery,
   Run,
+  RunDetail,
   RunStatus,
   Task,
   TaskStatus,
+  UsageQuery,
+  UsageRow,
 } from '@cairn/store';

@@ -3,7 +3,8 @@ import { CairnError, type Run, type RunStatus } from '@cairn/store';
 const ALLOWED: Record<RunStatus, readonly RunStatus[]> = {
   queued: ['running', 'paused', 'failed', 'cancelled'],
   running: ['paused', 'completed', 'failed', 'cancelled'],
-  paused: ['running', 'failed', 'cancelled'],
+  // paused → queued: resumed without an engine (offline.ts); the next engine recovers it.
+  paused: ['running', 'queued', 'failed', 'cancelled'],
   completed: [],
   failed: [],
   cancelled: [],

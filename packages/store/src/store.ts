@@ -330,9 +330,12 @@ export abstract class Store {
     return parseImport(lines, options, {
       existing: (runIds) => this._existingRuns(runIds),
       write: (bundles) => this._importRuns(bundles),
+      // The records were parsed with their schemas already.
       check: (bundle) => {
-        checkRun(bundle.run);
-        for (const task of bundle.tasks) checkTask(task);
+        checkRunValues(bundle.run);
+        for (const task of bundle.tasks) checkTaskValues(task);
+        for (const line of bundle.logs) assertSerializable(line.data, 'log.data');
+        for (const entry of bundle.inbox) assertSerializable(entry.data, 'inbox.data');
       },
     });
   }
@@ -591,7 +594,11 @@ export function checkRun(run: unknown): Run {
   if (typeof run !== 'object' || run === null) throw typeError('run must be an object');
   const parsed = RunSchema.safeParse(run);
   if (!parsed.success) throw invalid('run is not a valid Run record', parsed.error);
-  const checked = parsed.data;
+  return checkRunValues(parsed.data);
+}
+
+/** The checks of a run record beyond its schema (its values, `isPaused`). */
+export function checkRunValues(checked: Run): Run {
   if (checked.isPaused !== (checked.status === 'paused')) {
     throw invalid('run.isPaused must be true exactly when run.status is "paused"');
   }
@@ -605,7 +612,11 @@ export function checkTask(task: unknown): Task {
   if (typeof task !== 'object' || task === null) throw typeError('task must be an object');
   const parsed = TaskSchema.safeParse(task);
   if (!parsed.success) throw invalid('task is not a valid Task record', parsed.error);
-  const checked = parsed.data;
+  return checkTaskValues(parsed.data);
+}
+
+/** The checks of a task record beyond its schema (its values). */
+export function checkTaskValues(checked: Task): Task {
   assertSerializable(checked.output, 'task.output');
   assertSerializable(checked.meta, 'task.meta');
   assertSerializable(checked.schema, 'task.schema');
