@@ -1,5 +1,4 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { toMs } from '@cairn/core';
 import { CliError, EXIT } from './errors.js';
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
@@ -10,6 +9,19 @@ export const COMMON_OPTIONS = {
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies OptionsConfig;
+
+/** Durations as the engine reads them: `500ms`, `45s`, `15m`, `12h`, `30d`, `2w`. */
+const DURATION = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/;
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+/** At most ten years, as the engine. */
+const MAX_DURATION = 10 * 365 * 86_400_000;
 
 /** Bad arguments: exit code 2 and one line on stderr. */
 export function usageError(message: string): CliError {
@@ -60,11 +72,10 @@ function parseArgsMessage(error: unknown): string {
   const option = /'(-[^' ]+)/.exec(message)?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option ${option}`;
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
-    return message.includes('argument missing')
-      ? `option ${option} needs a value`
-      : `option ${option} takes no value`;
+    if (message.includes('does not take an argument')) return `option ${option} takes no value`;
+    return `option ${option} needs a value`;
   }
-  return message.split('. ')[0] ?? message;
+  return message.split('\n')[0] ?? message;
 }
 
 /** A whole number from `--name`, within bounds. */
@@ -81,14 +92,15 @@ export function intOption(
   return n;
 }
 
-/** Milliseconds in a duration such as `30d`, `12h`, `15m`, `45s`, `2w`. */
+/** Milliseconds in a duration such as `30d`, `12h`, `15m`, `45s`, `2w` (as the engine reads them). */
 export function durationOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  try {
-    return toMs(value, `--${name}`);
-  } catch {
+  const m = DURATION.exec(value);
+  const ms = m ? Number(m[1]) * (UNITS[m[2] ?? ''] ?? NaN) : NaN;
+  if (!Number.isFinite(ms) || ms > MAX_DURATION) {
     throw usageError(`--${name} must be a duration such as 30d, 12h, 15m or 45s; got "${value}"`);
   }
+  return Math.round(ms);
 }
 
 /**
@@ -101,7 +113,7 @@ export function timeOption(
   now: number,
 ): number | undefined {
   if (value === undefined) return undefined;
-  if (/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$/.test(value)) {
+  if (DURATION.test(value)) {
     return now - (durationOption(value, name) ?? 0);
   }
   const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;

@@ -1,4 +1,4 @@
-import { isCairnError } from '@cairn/core';
+import { isCairnError } from '@cairn/store';
 
 /** The exit codes of `cairn`, documented in `cairn --help` and the README. */
 export const EXIT = {

@@ -1,17 +1,13 @@
-import { RUN_STATUSES, type Run } from '@cairn/store';
-import { choiceOption, intOption, parseCommand, timeOption } from '../args.js';
+import type { Run } from '@cairn/store';
+import { intOption, parseCommand } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { formatAge, formatDuration, oneLine, paintStatus, plural } from '../format.js';
 import type { Output } from '../output.js';
+import { FILTER_HELP, FILTER_OPTIONS, runFilter } from '../filters.js';
 import { withStore } from '../store.js';
 
 const OPTIONS = {
-  status: { type: 'string' },
-  workflow: { type: 'string' },
-  namespace: { type: 'string' },
-  since: { type: 'string' },
-  until: { type: 'string' },
-  tag: { type: 'string', multiple: true },
+  ...FILTER_OPTIONS,
   limit: { type: 'string' },
   cursor: { type: 'string' },
 } as const;
@@ -24,12 +20,7 @@ export const runs: Command = {
 Lists runs, newest first.
 
 Options:
-  --status <status>     ${RUN_STATUSES.join(' | ')}
-  --workflow <name>     runs of this workflow
-  --namespace <name>    runs of this namespace
-  --since <when>        created at or after: a duration back from now (1d, 12h) or a date
-  --until <when>        created before: a duration back from now or a date
-  --tag <tag>           runs with this tag (repeat for several: all must match)
+${FILTER_HELP}
   --limit <n>           at most this many runs (1-1000, default 50)
   --cursor <cursor>     the next page, as printed after the previous one
 
@@ -39,20 +30,8 @@ ${COMMON_HELP}`,
     const { values } = parseCommand(ctx.argv, OPTIONS);
     const out = ctx.output(values.json === true);
     if (values.help === true) return printHelp(out, this.help);
-    const status = choiceOption(values.status, 'status', RUN_STATUSES);
-    const since = timeOption(values.since, 'since', ctx.now);
-    const until = timeOption(values.until, 'until', ctx.now);
     const limit = intOption(values.limit, 'limit', { max: 1000 }) ?? 50;
-    const query = {
-      ...(status === undefined ? {} : { status }),
-      ...(values.workflow === undefined ? {} : { workflow: values.workflow }),
-      ...(values.namespace === undefined ? {} : { namespace: values.namespace }),
-      ...(since === undefined ? {} : { since }),
-      ...(until === undefined ? {} : { until }),
-      ...(values.tag === undefined ? {} : { tags: values.tag }),
-      limit,
-      cursor: values.cursor ?? null,
-    };
+    const query = { ...runFilter(values, ctx.now), limit, cursor: values.cursor ?? null };
     const page = await withStore(out, { path: values.store }, (store) => store.listRuns(query));
     out.result({
       items: page.items,

@@ -1,13 +1,11 @@
-import type { LogLine, Run, Task } from '@cairn/store';
+import { runDetail, type LogLine, type Run, type RunDetail, type Task } from '@cairn/store';
 import { intOption, parseCommand } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
-import { CliError, EXIT } from '../errors.js';
 import { formatAge, formatDuration, formatTime, oneLine, paintStatus, snippet } from '../format.js';
 import type { Output } from '../output.js';
 import { describeSchema, schemaFields } from '../schema.js';
 import { withStore } from '../store.js';
 import { isRecordedValue, timeline } from '../timeline.js';
-import { loadDetail, type Detail } from '../detail.js';
 
 const OPTIONS = {
   logs: { type: 'string' },
@@ -37,12 +35,7 @@ ${COMMON_HELP}`,
     const logLimit = intOption(values.logs, 'logs', { min: 0, max: 10_000 }) ?? 10;
     const width = intOption(values.width, 'width', { min: 10, max: 400 });
     const runId = positionals[0] ?? '';
-    const detail = await withStore(out, { path: values.store }, (store) =>
-      loadDetail(store, runId),
-    );
-    if (!detail) {
-      throw new CliError(EXIT.notFound, `no run ${runId} in this store`, 'NOT_FOUND', { runId });
-    }
+    const detail = await withStore(out, { path: values.store }, (store) => runDetail(store, runId));
     out.result(detail);
     if (out.json) return 0;
     const axis = width ?? Math.max(20, Math.min(60, (ctx.stdout.columns ?? 120) - 90));
@@ -51,7 +44,13 @@ ${COMMON_HELP}`,
   },
 };
 
-function printDetail(out: Output, d: Detail, now: number, width: number, logLimit: number): void {
+function printDetail(
+  out: Output,
+  d: RunDetail,
+  now: number,
+  width: number,
+  logLimit: number,
+): void {
   const { c } = out;
   const { run } = d;
   out.line(
