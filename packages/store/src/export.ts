@@ -124,6 +124,15 @@ const iso = (ms: number | null): string => (ms === null ? '' : new Date(ms).toIS
 const num = (value: unknown): number | null =>
   typeof value === 'number' && Number.isFinite(value) ? value : null;
 
+/** As usage counts it: `totalTokens`, else prompt plus completion when either is recorded. */
+function totalTokens(meta: Task['meta']): number | null {
+  const total = num(meta.totalTokens);
+  if (total !== null) return total;
+  const prompt = num(meta.promptTokens);
+  const completion = num(meta.completionTokens);
+  return prompt === null && completion === null ? null : (prompt ?? 0) + (completion ?? 0);
+}
+
 function stepRow(run: Run, task: Task): string {
   const error = task.error
     ? task.error.code
@@ -144,7 +153,7 @@ function stepRow(run: Run, task: Task): string {
     typeof task.meta.model === 'string' ? task.meta.model : null,
     num(task.meta.promptTokens),
     num(task.meta.completionTokens),
-    num(task.meta.totalTokens),
+    totalTokens(task.meta),
     error,
   ]
     .map(csvField)
