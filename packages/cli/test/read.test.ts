@@ -190,6 +190,9 @@ describe('usage and failures', () => {
       'runs',
       'show',
       'waiting',
+      'resume',
+      'pause',
+      'cancel',
       'stats',
       'doctor',
       'prune',
@@ -229,6 +232,16 @@ describe('usage and failures', () => {
         ['stats', '--by', 'colour'],
         'cairn: --by must be one of namespace, workflow, model, day; got "colour"',
       ],
+      [['resume', 'r1', '--data', '{oops'], 'cairn: --data is not valid JSON'],
+      [
+        ['resume', 'r1', '--data', '{}', '--data-file', 'x.json'],
+        'cairn: give --data or --data-file, not both',
+      ],
+      [
+        ['resume', 'r1', '--task', 'approve'],
+        'cairn: --task needs the input: --data or --data-file',
+      ],
+      [['pause'], 'cairn: missing run id'],
       [['prune'], 'cairn: --older-than is required (e.g. --older-than 30d)'],
       [
         ['prune', '--older-than', '30 days'],
@@ -238,10 +251,11 @@ describe('usage and failures', () => {
     const results = await Promise.all(cases.map(([args]) => cairn([...args, ...store])));
     results.forEach((r, i) => {
       const [args, message] = cases[i]!;
+      // One line, starting with the message (node's JSON error text follows for --data).
       expect({ args, code: r.code, stderr: r.errLines, stdout: r.stdout }).toEqual({
         args,
         code: 2,
-        stderr: [message],
+        stderr: [expect.stringMatching(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`)],
         stdout: '',
       });
     });

@@ -1,8 +1,11 @@
 import type { Command } from '../command.js';
+import { cancel } from './cancel.js';
 import { doctor } from './doctor.js';
 import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
+import { pause } from './pause.js';
 import { prune } from './prune.js';
+import { resume } from './resume.js';
 import { runs } from './runs.js';
 import { show } from './show.js';
 import { stats } from './stats.js';
@@ -13,6 +16,9 @@ export const COMMANDS: readonly Command[] = [
   runs,
   show,
   waiting,
+  resume,
+  pause,
+  cancel,
   stats,
   doctor,
   prune,
