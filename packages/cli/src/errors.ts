@@ -1,5 +1,3 @@
-import { isCairnError } from '@cairn/store';
-
 /** The exit codes of `cairn`, documented in `cairn --help` and the README. */
 export const EXIT = {
   ok: 0,
@@ -34,8 +32,9 @@ export class CliError extends Error {
 /** The exit code for an error raised by Cairn or by the CLI. */
 export function exitCodeOf(error: unknown): ExitCode {
   if (error instanceof CliError) return error.exitCode;
+  // A CairnError (or a TypeError with code INVALID_ARGUMENT): told apart by its code.
   const code = (error as { code?: unknown } | null)?.code;
-  if (isCairnError(error) || typeof code === 'string') {
+  if (typeof code === 'string') {
     switch (code) {
       case 'NOT_FOUND':
         return EXIT.notFound;

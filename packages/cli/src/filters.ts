@@ -1,5 +1,6 @@
-import { RUN_STATUSES, type RunFilter } from '@cairn/store';
+import type { RunFilter } from '@cairn/store';
 import { choiceOption, timeOption } from './args.js';
+import { RUN_STATUSES } from './constants.js';
 
 /** The options that select runs, shared by `runs` and `export`. */
 export const FILTER_OPTIONS = {

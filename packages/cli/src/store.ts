@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LevelStore, isCairnError, resolveStorePath, type MigrationProgress } from '@cairn/store';
+import type { LevelStore, MigrationProgress } from '@cairn/store';
 import { CliError, EXIT } from './errors.js';
 import type { Output } from './output.js';
 import { progressBar } from './progress.js';
@@ -17,6 +17,8 @@ export interface OpenOptions {
  * and turns a lock held by another process into a message that says what to do.
  */
 export async function openStore(out: Output, options: OpenOptions): Promise<LevelStore> {
+  // Loaded here, not at start-up: help and bad arguments never pay for it.
+  const { LevelStore, isCairnError, resolveStorePath } = await import('@cairn/store');
   const location = resolveStorePath(options.path);
   if ((options.mustExist ?? true) && !existsSync(join(location, 'CURRENT'))) {
     throw new CliError(

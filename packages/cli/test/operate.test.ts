@@ -57,9 +57,12 @@ describe('cairn resume', () => {
       '{"approved":"yes"}',
     ]);
     expect(r.code).toBe(1);
-    expect(r.errLines[0]).toMatch(/^cairn: .*; nothing was changed$/);
-    expect(r.stderr).toMatch(/approved: /);
-    expect(r.stderr).toMatch(/by: /);
+    expect(r.errLines[0]).toMatch(/^cairn: .*"manager-approval"/);
+    // Then the issues, one line each.
+    expect(r.errLines.slice(1)).toEqual([
+      expect.stringMatching(/^ {2}approved: /),
+      expect.stringMatching(/^ {2}by: /),
+    ]);
     expect(r.stdout).toBe('');
     expect(await snapshot(dir.path)).toEqual(before);
 

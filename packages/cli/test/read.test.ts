@@ -230,7 +230,7 @@ describe('usage and failures', () => {
       [['show', 'a', 'b'], 'cairn: unexpected argument "b"'],
       [
         ['stats', '--by', 'colour'],
-        'cairn: --by must be one of namespace, workflow, model, day; got "colour"',
+        'cairn: --by must be one of model, workflow, namespace, day; got "colour"',
       ],
       [['resume', 'r1', '--data', '{oops'], 'cairn: --data is not valid JSON'],
       [

@@ -1,4 +1,3 @@
-import { offlineCancel } from '@cairn/core';
 import { parseCommand } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { paintStatus } from '../format.js';
@@ -20,9 +19,10 @@ ${COMMON_HELP}`,
     const out = ctx.output(values.json === true);
     if (values.help === true) return printHelp(out, this.help);
     const runId = positionals[0] ?? '';
-    const run = await withStore(out, { path: values.store }, (store) =>
-      offlineCancel(store, runId),
-    );
+    const run = await withStore(out, { path: values.store }, async (store) => {
+      const { offlineCancel } = await import('@cairn/core');
+      return offlineCancel(store, runId);
+    });
     out.result({ run });
     if (out.json) return 0;
     out.line(`Cancelled run ${runId}: it is ${paintStatus(run.status, out.c)}.`);

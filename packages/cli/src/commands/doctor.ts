@@ -1,4 +1,4 @@
-import { diagnose, type Diagnosis } from '@cairn/store';
+import type { Diagnosis } from '@cairn/store';
 import { intOption, parseCommand, usageError } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { formatAge, formatTime, paintStatus } from '../format.js';
@@ -36,13 +36,14 @@ ${COMMON_HELP}`,
       throw usageError('--versions must be a comma-separated list');
     const maxRecoveries = intOption(values['max-recoveries'], 'max-recoveries', { min: 0 });
     const runId = positionals[0] ?? '';
-    const diagnosis = await withStore(out, { path: values.store }, (store) =>
-      diagnose(store, runId, {
+    const diagnosis = await withStore(out, { path: values.store }, async (store) => {
+      const { diagnose } = await import('@cairn/store');
+      return diagnose(store, runId, {
         now: ctx.now,
         ...(versions === undefined ? {} : { registeredVersions: versions }),
         ...(maxRecoveries === undefined ? {} : { maxRecoveries }),
-      }),
-    );
+      });
+    });
     out.result(diagnosis);
     if (!out.json) print(out, diagnosis, ctx.now);
     return 0;

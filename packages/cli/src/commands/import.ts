@@ -1,5 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
-import { isCairnError, resolveStorePath, type ImportIssue } from '@cairn/store';
+import type { CairnError, ImportIssue } from '@cairn/store';
 import { parseCommand } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { CliError, EXIT } from '../errors.js';
@@ -38,6 +38,7 @@ ${COMMON_HELP}`,
     if (file !== '-' && !existsSync(file)) {
       throw new CliError(EXIT.notFound, `no file ${file}`, 'NOT_FOUND', { file });
     }
+    const { resolveStorePath } = await import('@cairn/store');
     const location = resolveStorePath(values.store);
     const created = !existsSync(location);
     const bar = progressBar(out.stderr, 'Importing');
@@ -67,26 +68,26 @@ ${COMMON_HELP}`,
 
 /** The bad lines of a refused import, or the runs that exist already, under the message. */
 function explain(error: unknown): unknown {
-  if (!isCairnError(error)) return error;
-  const details = error.details ?? {};
+  const { code, details = {} } = error as Partial<CairnError>;
+  if (typeof code !== 'string') return error;
   const lines = Array.isArray(details.lines) ? (details.lines as ImportIssue[]) : [];
   const count = typeof details.count === 'number' ? details.count : lines.length;
   const shown = lines.slice(0, SHOWN_ISSUES).map((i) => `  line ${i.line}: ${i.message}`);
   if (count > shown.length) shown.push(`  … and ${count - shown.length} more`);
-  if (error.code === 'ALREADY_EXISTS') {
+  if (code === 'ALREADY_EXISTS') {
     return new CliError(
       EXIT.failed,
       `${plural(count, 'run')} of the import ${count === 1 ? 'is' : 'are'} in the store already; nothing was imported`,
-      error.code,
+      code,
       details,
       [...shown, 'Use --skip-existing to import the other runs and leave those as they are.'],
     );
   }
-  if (error.code === 'INVALID_IMPORT') {
+  if (code === 'INVALID_IMPORT') {
     return new CliError(
       EXIT.failed,
       `${plural(count, 'bad line')} in the import; nothing was imported`,
-      error.code,
+      code,
       details,
       shown,
     );

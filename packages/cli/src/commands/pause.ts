@@ -1,4 +1,3 @@
-import { offlinePause } from '@cairn/core';
 import { parseCommand } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { paintStatus } from '../format.js';
@@ -19,7 +18,10 @@ ${COMMON_HELP}`,
     const out = ctx.output(values.json === true);
     if (values.help === true) return printHelp(out, this.help);
     const runId = positionals[0] ?? '';
-    const run = await withStore(out, { path: values.store }, (store) => offlinePause(store, runId));
+    const run = await withStore(out, { path: values.store }, async (store) => {
+      const { offlinePause } = await import('@cairn/core');
+      return offlinePause(store, runId);
+    });
     out.result({ run });
     if (out.json) return 0;
     const { c } = out;

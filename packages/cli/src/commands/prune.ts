@@ -1,6 +1,7 @@
-import { PRUNABLE_STATUSES, type PrunableStatus, type PruneResult } from '@cairn/store';
+import type { PrunableStatus, PruneResult } from '@cairn/store';
 import { durationOption, intOption, parseCommand, usageError } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
+import { PRUNABLE_STATUSES } from '../constants.js';
 import { formatTime, plural } from '../format.js';
 import { progressBar } from '../progress.js';
 import { withStore } from '../store.js';

@@ -1,8 +1,7 @@
-import { offlineResume, offlineResumeTask } from '@cairn/core';
-import { isCairnError } from '@cairn/store';
+import type { CairnError } from '@cairn/store';
 import { parseCommand, usageError } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
-import { CliError } from '../errors.js';
+import { CliError, EXIT } from '../errors.js';
 import { paintStatus, snippet } from '../format.js';
 import { issueLines, resumeData, resumedBy } from '../resume-data.js';
 import { withStore } from '../store.js';
@@ -47,6 +46,7 @@ ${COMMON_HELP}`,
     }
     const runId = positionals[0] ?? '';
     const outcome = await withStore(out, { path: values.store }, async (store) => {
+      const { offlineResume, offlineResumeTask } = await import('@cairn/core');
       try {
         if (taskId !== undefined) {
           const result = await offlineResumeTask(store, runId, taskId, data, { by });
@@ -108,14 +108,9 @@ ${COMMON_HELP}`,
 
 /** Invalid input lists its issues under the message. */
 function explain(error: unknown): unknown {
-  if (isCairnError(error, 'INVALID_RESUME_INPUT')) {
-    return new CliError(
-      1,
-      `${error.message}; nothing was changed`,
-      error.code,
-      error.details,
-      issueLines(error.details),
-    );
+  if ((error as Partial<CairnError>).code === 'INVALID_RESUME_INPUT') {
+    const { message, details } = error as CairnError;
+    return new CliError(EXIT.failed, message, 'INVALID_RESUME_INPUT', details, issueLines(details));
   }
   return error;
 }

@@ -1,4 +1,4 @@
-import { runDetail, type LogLine, type Run, type RunDetail, type Task } from '@cairn/store';
+import type { LogLine, Run, RunDetail, Task } from '@cairn/store';
 import { intOption, parseCommand } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { formatAge, formatDuration, formatTime, oneLine, paintStatus, snippet } from '../format.js';
@@ -35,7 +35,10 @@ ${COMMON_HELP}`,
     const logLimit = intOption(values.logs, 'logs', { min: 0, max: 10_000 }) ?? 10;
     const width = intOption(values.width, 'width', { min: 10, max: 400 });
     const runId = positionals[0] ?? '';
-    const detail = await withStore(out, { path: values.store }, (store) => runDetail(store, runId));
+    const detail = await withStore(out, { path: values.store }, async (store) => {
+      const { runDetail } = await import('@cairn/store');
+      return runDetail(store, runId);
+    });
     out.result(detail);
     if (out.json) return 0;
     const axis = width ?? Math.max(20, Math.min(60, (ctx.stdout.columns ?? 120) - 90));

@@ -1,6 +1,7 @@
-import { USAGE_GROUPS, utcDay, type UsageRow } from '@cairn/store';
+import type { UsageRow } from '@cairn/store';
 import { choiceOption, parseCommand, timeOption } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
+import { USAGE_GROUPS } from '../constants.js';
 import { formatInt } from '../format.js';
 import { withStore } from '../store.js';
 
@@ -109,4 +110,9 @@ function totals(rows: readonly UsageRow[]) {
     sum.totalTokens += row.totalTokens;
   }
   return sum;
+}
+
+/** The UTC day of a time, as the store keys usage: `2025-01-31`. */
+function utcDay(at: number): string {
+  return new Date(at).toISOString().slice(0, 10);
 }
