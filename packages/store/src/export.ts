@@ -72,21 +72,29 @@ async function readable<T>(read: () => Promise<T>, corrupt: string[]): Promise<T
   }
 }
 
-export async function exportRuns(
-  store: Store,
-  write: LineWriter,
-  options: ExportOptions,
+/** Checks `exportRuns` options; returns the filter. */
+export function checkExportOptions(
+  options: unknown,
   checkFilter: (filter: unknown, name: string) => RunFilter,
-): Promise<ExportResult> {
+): RunFilter {
   if (typeof options !== 'object' || options === null) {
     throw Object.assign(new TypeError('options must be an object'), { code: 'INVALID_ARGUMENT' });
   }
-  const filter = checkFilter(options.filter ?? {}, 'options.filter');
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+  const o = options as ExportOptions;
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
     throw Object.assign(new TypeError('options.onProgress must be a function'), {
       code: 'INVALID_ARGUMENT',
     });
   }
+  return checkFilter(o.filter ?? {}, 'options.filter');
+}
+
+export async function exportRuns(
+  store: Store,
+  write: LineWriter,
+  filter: RunFilter,
+  onProgress: ExportOptions['onProgress'],
+): Promise<ExportResult> {
   const result: ExportResult = { runs: 0, tasks: 0, logs: 0, inbox: 0, corrupt: [] };
   await write(
     JSON.stringify({
@@ -108,7 +116,7 @@ export async function exportRuns(
     result.tasks += tasks.length;
     result.logs += logs.length;
     result.inbox += inbox.length;
-    options.onProgress?.({ runs: result.runs, tasks: result.tasks });
+    onProgress?.({ runs: result.runs, tasks: result.tasks });
   }
   return result;
 }

@@ -126,11 +126,8 @@ function readRunLine(value: unknown, hooks: ImportHooks): RunBundle | string {
  * Reads every line, checking each, before anything is written; then writes the runs (each in
  * one atomic batch). The whole import is held in memory while it is checked.
  */
-export async function parseImport(
-  lines: AsyncIterable<string> | Iterable<string>,
-  options: ImportOptions,
-  hooks: ImportHooks,
-): Promise<ImportResult> {
+/** Checks the arguments of `importRuns` (before the store is asked anything). */
+export function checkImportArgs(lines: unknown, options: unknown): void {
   const iterable = lines as { [Symbol.asyncIterator]?: unknown; [Symbol.iterator]?: unknown };
   if (
     typeof lines !== 'object' ||
@@ -145,10 +142,26 @@ export async function parseImport(
   if (typeof options !== 'object' || options === null) {
     throw Object.assign(new TypeError('options must be an object'), { code: 'INVALID_ARGUMENT' });
   }
-  const conflict = options.conflict ?? 'fail';
+  const conflict = (options as ImportOptions).conflict ?? 'fail';
   if (conflict !== 'fail' && conflict !== 'skip') {
     throw new CairnError('INVALID_ARGUMENT', 'options.conflict must be "fail" or "skip"');
   }
+  if (
+    (options as ImportOptions).onProgress !== undefined &&
+    typeof (options as ImportOptions).onProgress !== 'function'
+  ) {
+    throw Object.assign(new TypeError('options.onProgress must be a function'), {
+      code: 'INVALID_ARGUMENT',
+    });
+  }
+}
+
+export async function parseImport(
+  lines: AsyncIterable<string> | Iterable<string>,
+  options: ImportOptions,
+  hooks: ImportHooks,
+): Promise<ImportResult> {
+  const conflict = options.conflict ?? 'fail';
   const issues: ImportIssue[] = [];
   let count = 0;
   const report = (line: number, message: string) => {

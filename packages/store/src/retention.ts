@@ -58,7 +58,10 @@ export interface PruneHooks {
   compact(): Promise<void>;
 }
 
-function check(options: unknown): Required<Omit<PruneOptions, 'onProgress'>> & PruneOptions {
+/** Prune options with their defaults, checked. */
+export type CheckedPruneOptions = Required<Omit<PruneOptions, 'onProgress'>> & PruneOptions;
+
+export function checkPruneOptions(options: unknown): CheckedPruneOptions {
   if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
   const o = options as PruneOptions;
   if (typeof o.olderThan !== 'number') throw typeError('options.olderThan must be a number');
@@ -132,10 +135,9 @@ async function newest(
  */
 export async function prune(
   store: Store,
-  options: PruneOptions,
+  o: CheckedPruneOptions,
   hooks: PruneHooks,
 ): Promise<PruneResult> {
-  const o = check(options);
   const kept = await newest(store, o.statuses, o.keep);
   const counts: DeleteCounts = { runs: 0, tasks: 0, logs: 0, inbox: 0, entries: 0 };
   const corrupt: string[] = [];

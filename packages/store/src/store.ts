@@ -1,14 +1,27 @@
 import { assertSerializable } from './codec.js';
 import { CairnError } from './errors.js';
 import {
+  checkExportOptions,
   exportRuns,
   exportSteps,
   type ExportOptions,
   type ExportResult,
   type LineWriter,
 } from './export.js';
-import { parseImport, type ImportOptions, type ImportResult, type RunBundle } from './import.js';
-import { prune, type DeleteCounts, type PruneOptions, type PruneResult } from './retention.js';
+import {
+  checkImportArgs,
+  parseImport,
+  type ImportOptions,
+  type ImportResult,
+  type RunBundle,
+} from './import.js';
+import {
+  checkPruneOptions,
+  prune,
+  type DeleteCounts,
+  type PruneOptions,
+  type PruneResult,
+} from './retention.js';
 import {
   USAGE_GROUPS,
   UsageDeltaSchema,
@@ -299,8 +312,9 @@ export abstract class Store {
    * compacts the freed space where the backend can. Usage totals are kept.
    */
   async prune(options: PruneOptions): Promise<PruneResult> {
+    const checked = checkPruneOptions(options);
     this.#assertOpen();
-    return prune(this, options, {
+    return prune(this, checked, {
       deleteRuns: (runIds, dryRun) => this._deleteRuns(runIds, dryRun),
       compact: () => this._compact(),
     });
@@ -312,8 +326,9 @@ export abstract class Store {
    */
   async exportRuns(write: LineWriter, options: ExportOptions = {}): Promise<ExportResult> {
     if (typeof write !== 'function') throw typeError('write must be a function');
+    const filter = checkExportOptions(options, checkFilter);
     this.#assertOpen();
-    return exportRuns(this, write, options, (filter, name) => checkFilter(filter, name));
+    return exportRuns(this, write, filter, options.onProgress);
   }
 
   /**
@@ -326,6 +341,7 @@ export abstract class Store {
     lines: AsyncIterable<string> | Iterable<string>,
     options: ImportOptions = {},
   ): Promise<ImportResult> {
+    checkImportArgs(lines, options);
     this.#assertOpen();
     return parseImport(lines, options, {
       existing: (runIds) => this._existingRuns(runIds),
