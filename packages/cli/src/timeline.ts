@@ -1,6 +1,6 @@
 import type { Run, Task } from '@cairn/store';
 import { formatDuration, formatTime, paintStatus } from './format.js';
-import { padEnd, padStart, type Colours, type Paint } from './output.js';
+import { colours, padEnd, padStart, type Colours, type Paint } from './output.js';
 
 /**
  * A run's tasks on a common time axis: one line per task, its attempts drawn as bars from
@@ -66,8 +66,20 @@ export function timeline(run: Run, allTasks: readonly Task[], options: TimelineO
         .trimEnd(),
     );
   });
+  const used = new Set(tasks.flatMap((t) => [...drawBar(t, col, width, end, colours(false))]));
+  const legend = LEGEND.filter(([glyph]) => used.has(glyph)).map(([g, what]) => `${g} ${what}`);
+  if (brackets.some((b) => b !== '')) legend.push('┌│└ started together (parallel)');
+  lines.push(c.dim(`    ${legend.join('   ')}`));
   return lines;
 }
+
+const LEGEND: readonly [string, string][] = [
+  ['█', 'ran'],
+  ['▒', 'failed, interrupted or cancelled'],
+  ['▓', 'running'],
+  ['░', 'waiting for input'],
+  ['·', 'sleeping'],
+];
 
 /** The right edge of the axis: the run's end, or the latest thing that happened in it. */
 function axisEnd(run: Run, tasks: readonly Task[], now: number): number {
@@ -137,14 +149,10 @@ function drawBar(
     return cells.join('');
   }
   attempts.forEach((a, i) => {
-    const last = i === attempts.length - 1;
-    const [glyph, colour] =
-      last && task.status !== 'failed'
-        ? look(task.status, c)
-        : a.error
-          ? ['▒', c.red]
-          : ['█', c.cyan];
-    paint(a.startedAt, a.endedAt ?? task.endedAt ?? end, glyph, colour);
+    const next = attempts[i + 1];
+    const [glyph, colour] = !next && task.status !== 'failed' ? look(task.status, c) : ['▒', c.red];
+    // An attempt without an end was interrupted (its process stopped) when the next began.
+    paint(a.startedAt, a.endedAt ?? next?.startedAt ?? task.endedAt ?? end, glyph, colour);
   });
   return cells.join('');
 }

@@ -91,7 +91,7 @@ describe('cairn show', () => {
     expect(line('┌ reserve')).toBeDefined();
     expect(line('│ reserve#2')).toBeDefined();
     expect(line('└ charge')).toMatch(/step\s+completed\s+2\s/);
-    expect(text).toContain('started together (a parallel group)');
+    expect(text).toContain('┌│└ started together (parallel)');
     const bar = (task: string) => /│([^│]*)│/.exec(line(task) ?? '')?.[1] ?? '';
     expect(bar('validate')).toHaveLength(40);
     const span = (task: string): [number, number] => {

@@ -5,7 +5,7 @@ import { formatAge, formatDuration, formatTime, oneLine, paintStatus, snippet } 
 import type { Output } from '../output.js';
 import { describeSchema, schemaFields } from '../schema.js';
 import { withStore } from '../store.js';
-import { isRecordedValue, timeline } from '../timeline.js';
+import { timeline } from '../timeline.js';
 
 const OPTIONS = {
   logs: { type: 'string' },
@@ -97,15 +97,6 @@ function printDetail(
   out.line();
   out.line(c.bold('Timeline'));
   for (const line of timeline(run, d.tasks, { c, width, now })) out.line(line);
-  if (
-    d.tasks.some(
-      (t) =>
-        t.group !== null &&
-        d.tasks.filter((u) => u.group === t.group && !isRecordedValue(u)).length > 1,
-    )
-  ) {
-    out.line(c.dim('    ┌ │ └ started together (a parallel group)'));
-  }
 
   if (d.waiting.length > 0) printWaiting(out, run, d.waiting);
   printErrors(out, d.tasks);
@@ -162,12 +153,19 @@ function printErrors(out: Output, tasks: readonly Task[]): void {
   const { c } = out;
   const lines: string[] = [];
   for (const task of tasks) {
-    for (const a of task.attempts) {
-      if (!a.error) continue;
+    task.attempts.forEach((a, i) => {
+      if (!a.error) {
+        if (a.endedAt === null && i < task.attempts.length - 1) {
+          lines.push(
+            `  ${task.taskId} ${c.dim(`attempt ${a.attempt}`)}  ${c.yellow('interrupted')}: its process stopped; recovery ran the step again`,
+          );
+        }
+        return;
+      }
       lines.push(
         `  ${task.taskId} ${c.dim(`attempt ${a.attempt}`)}  ${c.red(errorName(a.error))}: ${oneLine(a.error.message, 120)}`,
       );
-    }
+    });
     if (task.error && !task.attempts.some((a) => a.error?.message === task.error?.message)) {
       lines.push(
         `  ${task.taskId}  ${c.red(errorName(task.error))}: ${oneLine(task.error.message, 120)}`,
@@ -176,7 +174,7 @@ function printErrors(out: Output, tasks: readonly Task[]): void {
   }
   if (lines.length === 0) return;
   out.line();
-  out.line(c.bold('Errors'));
+  out.line(c.bold('Errors and retries'));
   for (const line of lines) out.line(line);
 }
 

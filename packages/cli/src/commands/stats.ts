@@ -80,7 +80,7 @@ ${COMMON_HELP}`,
       ],
       [
         ...rows.map((row) => [
-          row.key,
+          by === 'model' && row.key === '-' ? c.dim('(no model)') : row.key,
           formatInt(row.steps),
           formatInt(row.promptTokens),
           formatInt(row.completionTokens),
