@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { LevelStore, MigrationProgress } from '@cairn/store';
 import { CliError, EXIT } from './errors.js';
 import type { Output } from './output.js';
-import { progressBar } from './progress.js';
+import { progress } from './progress.js';
 
 export interface OpenOptions {
   /** `--store`; else CAIRN_STORE_DIR, else ./.cairn. */
@@ -28,15 +28,11 @@ export async function openStore(out: Output, options: OpenOptions): Promise<Leve
       { location },
     );
   }
-  const bar = progressBar(out.stderr, 'Migrating the store');
+  const bar = progress(out.stderr, 'Migrating the store');
   const store = new LevelStore({
     path: location,
     onMigrationProgress: (p: MigrationProgress) =>
-      bar.update(
-        p.done,
-        p.total > 0 ? p.total : undefined,
-        `Migrating the store (${p.description})`,
-      ),
+      bar.bar(p.done, p.total, `Migrating the store to format ${p.to} (${p.description})`),
   });
   try {
     await store.open();

@@ -4,7 +4,7 @@ import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { lineSink, type LineSink } from '../files.js';
 import { FILTER_HELP, FILTER_OPTIONS, runFilter } from '../filters.js';
 import { plural } from '../format.js';
-import { progressBar } from '../progress.js';
+import { progress } from '../progress.js';
 import { withStore } from '../store.js';
 
 const OPTIONS = {
@@ -53,11 +53,12 @@ ${COMMON_HELP}`,
         if (ndjsonPath !== undefined) {
           const sink = lineSink(ndjsonPath, ctx.stdout);
           sinks.push(sink);
-          const bar = progressBar(out.stderr, 'Exporting');
+          const bar = progress(out.stderr, 'Exporting');
           const result = await store
             .exportRuns((line) => sink.write(line), {
               filter,
-              onProgress: (p) => bar.update(p.runs, undefined, `Exporting: ${p.tasks} tasks,`),
+              onProgress: (p) =>
+                bar.text(`Exporting: ${plural(p.runs, 'run')}, ${plural(p.tasks, 'task')}`),
             })
             .finally(() => bar.done());
           await sink.close();

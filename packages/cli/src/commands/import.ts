@@ -5,7 +5,7 @@ import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { CliError, EXIT } from '../errors.js';
 import { readLines } from '../files.js';
 import { plural } from '../format.js';
-import { progressBar } from '../progress.js';
+import { progress } from '../progress.js';
 import { withStore } from '../store.js';
 
 const OPTIONS = {
@@ -41,12 +41,12 @@ ${COMMON_HELP}`,
     const { resolveStorePath } = await import('@cairn/store');
     const location = resolveStorePath(values.store);
     const created = !existsSync(location);
-    const bar = progressBar(out.stderr, 'Importing');
+    const bar = progress(out.stderr, 'Importing');
     const result = await withStore(out, { path: location, mustExist: false }, (store) =>
       store
         .importRuns(readLines(file), {
           conflict: values['skip-existing'] === true ? 'skip' : 'fail',
-          onProgress: (p) => bar.update(p.runs, p.total),
+          onProgress: (p) => bar.bar(p.runs, p.total),
         })
         .finally(() => bar.done()),
     ).catch((error: unknown) => {

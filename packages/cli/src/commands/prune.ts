@@ -2,8 +2,8 @@ import type { PrunableStatus, PruneResult } from '@cairn/store';
 import { durationOption, intOption, parseCommand, usageError } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { PRUNABLE_STATUSES } from '../constants.js';
-import { formatTime, plural } from '../format.js';
-import { progressBar } from '../progress.js';
+import { formatInt, formatTime, plural } from '../format.js';
+import { progress } from '../progress.js';
 import { withStore } from '../store.js';
 
 const OPTIONS = {
@@ -46,7 +46,7 @@ ${COMMON_HELP}`,
     }
     const dryRun = values['dry-run'] === true;
     const olderThan = ctx.now - age;
-    const bar = progressBar(out.stderr, dryRun ? 'Counting' : 'Pruning');
+    const bar = progress(out.stderr, dryRun ? 'Counting' : 'Pruning');
     const result: PruneResult = await withStore(out, { path: values.store }, (store) =>
       store
         .prune({
@@ -55,12 +55,10 @@ ${COMMON_HELP}`,
           ...(keep === undefined ? {} : { keep }),
           ...(statuses === undefined ? {} : { statuses: statuses as PrunableStatus[] }),
           onProgress: (p) =>
-            bar.update(
-              p.runs,
-              undefined,
+            bar.text(
               p.phase === 'compact'
-                ? 'Compacting'
-                : `${dryRun ? 'Counting' : 'Pruning'} ${p.phase} runs (${p.scanned} looked at):`,
+                ? `Compacting the space freed by ${plural(p.runs, 'run')}…`
+                : `${dryRun ? 'Counting' : 'Pruning'} ${p.phase} runs: ${formatInt(p.scanned)} looked at, ${formatInt(p.runs)} ${dryRun ? 'to delete' : 'deleted'}`,
             ),
         })
         .finally(() => bar.done()),
