@@ -136,13 +136,18 @@ function addTo(totals: UsageTotals, delta: UsageTotals, sign: 1 | -1): void {
 export class UsageAggregates {
   readonly #totals = new Map<string, UsageTotals>();
 
-  /** Loads the totals stored under `usage/` (one range scan). */
+  /** Loads the totals stored under `usage/` (one range scan); damaged ones are skipped. */
   async load(
     iterate: (range: { gte: string; lt: string }) => AsyncIterable<[string, Uint8Array]>,
   ): Promise<void> {
     this.#totals.clear();
     for await (const [k, bytes] of iterate(prefixRange(PREFIX.usage))) {
-      this.#totals.set(k, decode(k, bytes, UsageTotalsSchema));
+      try {
+        this.#totals.set(k, decode(k, bytes, UsageTotalsSchema));
+      } catch {
+        // Usage is telemetry: a damaged total starts again from zero rather than keep the
+        // store from opening (the next step of its key writes it whole).
+      }
     }
   }
 

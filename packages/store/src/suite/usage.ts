@@ -160,6 +160,30 @@ export function usageTests(ctx: SuiteContext): void {
     },
   );
 
+  itIf(
+    ctx.levelBacked && ctx.supports.persistence,
+    'damages raw keys of a persistent LevelBackedStore',
+  )('a damaged usage total does not keep the store from opening', async () => {
+    let store = await ctx.open();
+    const run = makeRun();
+    await store.createRun(run);
+    await step(store, run, [delta(), delta({ model: 'other' })]);
+    const db = (store as LevelBackedStore).level;
+    await db.put(
+      ['usage', '2025-01-01', 'default', 'llm', 'gpt-x'].join('\u0000'),
+      new Uint8Array([0xc1]),
+    );
+    store = await ctx.reopen(store);
+    expect((await store.usage({ by: 'model' })).map((r) => [r.key, r.steps])).toEqual([
+      ['other', 1],
+    ]);
+    await step(store, run, [delta()]);
+    expect((await store.usage({ by: 'model' })).map((r) => [r.key, r.steps])).toEqual([
+      ['gpt-x', 1],
+      ['other', 1],
+    ]);
+  });
+
   it('deleting a run keeps the usage it recorded (usage is history)', async () => {
     const store = await ctx.open();
     const run = makeRun();
