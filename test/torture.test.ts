@@ -45,8 +45,8 @@ import {
  */
 
 const LONG = process.env.CAIRN_TORTURE === 'long';
-const KILLS = Number(process.env.CAIRN_TORTURE_KILLS ?? (LONG ? 300 : 40));
-const RUNS = Number(process.env.CAIRN_TORTURE_RUNS ?? (LONG ? 900 : 120));
+const KILLS = Number(process.env.CAIRN_TORTURE_KILLS ?? (LONG ? 300 : 60));
+const RUNS = Number(process.env.CAIRN_TORTURE_RUNS ?? (LONG ? 900 : 180));
 const seed = testSeed();
 const random = seededRandom(seed);
 /** Steps at once in the child: low, so the work outlives each life. */
