@@ -36,7 +36,7 @@ ${EXIT_CODES_HELP}
 
 /** Runs `cairn <argv>` and resolves with the exit code; never throws. */
 export async function cairn(argv: readonly string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
+  const [name, ...rest] = commandFirst(argv);
   const json = rest.includes('--json');
   let output: Output | undefined;
   const ctx: CommandContext = {
@@ -48,11 +48,13 @@ export async function cairn(argv: readonly string[], io: Io): Promise<number> {
     output: (asJson) => (output = new Output(io.stdout, io.stderr, io.env, asJson)),
   };
   try {
-    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === undefined) {
+      throw new CliError(EXIT.usage, 'missing command (see cairn --help)', 'USAGE');
+    }
+    if (name === '--help' || name === '-h' || name === 'help') {
       const topic = name === 'help' ? rest[0] : undefined;
       const cmd = topic === undefined ? undefined : COMMANDS.find((c) => c.name === topic);
       io.stdout.write(cmd ? `${cmd.help}\n` : mainHelp());
-      if (name === undefined) return EXIT.usage;
       return EXIT.ok;
     }
     if (name === '--version' || name === '-v') {
@@ -67,6 +69,24 @@ export async function cairn(argv: readonly string[], io: Io): Promise<number> {
   } catch (error) {
     return report(error, output ?? new Output(io.stdout, io.stderr, io.env, json));
   }
+}
+
+/**
+ * `cairn --store dir runs` as `cairn runs --store dir`: the common options may come before the
+ * command's name.
+ */
+function commandFirst(argv: readonly string[]): string[] {
+  const leading: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--json' || arg.startsWith('--store=')) leading.push(arg);
+    else if (arg === '--store' && i + 1 < argv.length) leading.push(arg, argv[++i] ?? '');
+    else break;
+  }
+  if (leading.length === 0) return [...argv];
+  if (i >= argv.length) return []; // options and no command
+  return [argv[i] ?? '', ...leading, ...argv.slice(i + 1)];
 }
 
 /** The error as one line on stderr (plus any detail lines), and as JSON with `--json`. */

@@ -210,6 +210,7 @@ describe('usage and failures', () => {
   it('bad arguments: exit 2, one line on stderr, nothing on stdout', async () => {
     // These fail before the store is opened, so they can run side by side.
     const cases: [string[], string][] = [
+      [[], 'cairn: missing command (see cairn --help)'],
       [['nope'], 'cairn: unknown command "nope" (see cairn --help)'],
       [['runs', '--bogus'], 'cairn: unknown option --bogus'],
       [['runs', '--limit'], 'cairn: option --limit needs a value'],
@@ -248,7 +249,9 @@ describe('usage and failures', () => {
         'cairn: --older-than must be a duration such as 30d, 12h, 15m or 45s; got "30 days"',
       ],
     ];
-    const results = await Promise.all(cases.map(([args]) => cairn([...args, ...store])));
+    const results = await Promise.all(
+      cases.map(([args]) => cairn(args.length === 0 ? [] : [...args, ...store])),
+    );
     results.forEach((r, i) => {
       const [args, message] = cases[i]!;
       // One line, starting with the message (node's JSON error text follows for --data).
