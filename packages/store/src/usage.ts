@@ -62,9 +62,15 @@ export interface UsageRow extends UsageTotals {
   readonly key: string;
 }
 
+const DAY_MS = 86_400_000;
+/** The last day formatted: steps that complete on the same day (nearly all) reuse it. */
+let lastDay = { n: Number.NaN, text: '' };
+
 /** The UTC day of an epoch-ms time, `YYYY-MM-DD`. */
 export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  const n = Math.floor(ms / DAY_MS);
+  if (n !== lastDay.n) lastDay = { n, text: new Date(n * DAY_MS).toISOString().slice(0, 10) };
+  return lastDay.text;
 }
 
 /** Whether `value` is a real `YYYY-MM-DD` day (not `2025-02-30`). */
