@@ -1,0 +1,109 @@
+/** The `WorkflowContext` a workflow function receives, and the recorded values and logs behind it. */
+import { TRUSTED_CHECKPOINT, faults, uuidv7, type LogLevel, type Task } from '@cairn/store';
+import type { WorkflowContext } from './context.js';
+import { typeError } from './execution-support.js';
+import { runStep } from './steps.js';
+import { waitForInput } from './waits.js';
+import { sleepTask } from './sleeps.js';
+import { runChild } from './children.js';
+import type { RunExecution } from './execution.js';
+
+export function makeContext(exec: RunExecution): WorkflowContext {
+  return {
+    get runId() {
+      return exec.run.id;
+    },
+    get workflow() {
+      return exec.run.workflow;
+    },
+    get version() {
+      return exec.run.version;
+    },
+    get namespace() {
+      return exec.run.namespace;
+    },
+    get signal() {
+      return exec.abort.signal;
+    },
+    step: (id, fn, options) => runStep(exec, id, fn, options),
+    waitForInput: (id, options) => waitForInput(exec, id, options),
+    sleep: (id, duration) => sleepTask(exec, id, duration),
+    child: (id, wf, input, options) => runChild(exec, id, wf, input, options),
+    now: () => recordValue(exec, 'now', () => exec.host.clock.now()),
+    random: () => recordValue(exec, 'random', () => Math.random()),
+    uuid: () => recordValue(exec, 'uuid', () => uuidv7(exec.host.clock.now())),
+    log: (message, data, level) => writeLog(exec, message, data, level),
+  };
+}
+
+export function recordValue<T>(
+  exec: RunExecution,
+  kind: 'now' | 'random' | 'uuid',
+  make: () => T,
+): T {
+  const { taskId, seq, hist, group } = exec.claim(`$${kind}`, 'step');
+  if (hist && hist.status === 'completed') return hist.output as T;
+  const value = make();
+  const now = exec.host.clock.now();
+  const task: Task = {
+    runId: exec.run.id,
+    taskId,
+    kind: 'step',
+    seq,
+    status: 'completed',
+    attempt: 1,
+    attempts: [],
+    output: value,
+    error: null,
+    startedAt: now,
+    endedAt: now,
+    durationMs: 0,
+    group,
+    parentTaskId: null,
+    meta: { recorded: kind },
+  };
+  exec.tasks.set(taskId, task);
+  // Not synced on its own: anything that depends on the value is written after it.
+  exec.host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((error: unknown) => {
+    void exec.fatal(error);
+  });
+  return value;
+}
+
+export function writeLog(
+  exec: RunExecution,
+  message: unknown,
+  data?: unknown,
+  level: LogLevel = 'info',
+): void {
+  if (typeof message !== 'string') throw typeError('log message must be a string');
+  if (exec.unconsumed.size > 0 || exec.state !== 'active') return; // replaying: already logged
+  try {
+    faults.hit('telemetry.write', message);
+  } catch (cause) {
+    exec.host.events.emit('warning', {
+      message: 'A log line could not be written',
+      runId: exec.run.id,
+      cause,
+    });
+    return;
+  }
+  exec.host.store
+    .appendLogs([
+      {
+        runId: exec.run.id,
+        at: exec.host.clock.now(),
+        level,
+        message,
+        taskId: null,
+        ...(data === undefined ? {} : { data }),
+      },
+    ])
+    .catch((cause: unknown) => {
+      exec.host.events.emit('warning', {
+        message: 'A log line could not be written',
+        runId: exec.run.id,
+        cause,
+      });
+    });
+}

@@ -1,0 +1,310 @@
+/** Waits for input: recording the wait, early input (the inbox), validating and resuming with payloads. */
+import { CairnError, faults, assertSerializable, type Task } from '@cairn/store';
+import { z } from 'zod';
+import type { WaitOptions } from './context.js';
+import { toMs } from './duration.js';
+import { transition } from './status.js';
+import {
+  FINAL_TASK,
+  typeError,
+  checkName,
+  elapsed,
+  jsonSchema,
+  type PendingWait,
+} from './execution-support.js';
+import { fireSoon } from './sleeps.js';
+import type { RunExecution } from './execution.js';
+
+export async function waitForInput<S extends z.ZodType>(
+  exec: RunExecution,
+  name: string,
+  options: WaitOptions<S>,
+): Promise<z.output<S>> {
+  checkName('wait', name);
+  if (typeof options !== 'object' || options === null)
+    throw typeError('wait options must be an object');
+  const schema = options.schema;
+  if (typeof schema !== 'object' || schema === null || typeof schema.safeParse !== 'function') {
+    throw typeError('wait options.schema must be a zod schema');
+  }
+  const timeoutMs = options.timeout === undefined ? undefined : toMs(options.timeout, 'timeout');
+  if (options.description !== undefined && typeof options.description !== 'string')
+    throw typeError('wait options.description must be a string');
+  const onTimeout = options.onTimeout ?? 'fail';
+  if (
+    onTimeout !== 'fail' &&
+    (typeof onTimeout !== 'object' || onTimeout === null || !('default' in onTimeout))
+  ) {
+    throw typeError("wait options.onTimeout must be 'fail' or { default: value }");
+  }
+  if (onTimeout !== 'fail') assertSerializable(onTimeout.default, 'wait options.onTimeout.default');
+  const { taskId, seq, hist, group } = exec.claim(name, 'wait');
+  if (hist && FINAL_TASK.has(hist.status)) {
+    if (hist.status === 'completed')
+      return parseRecorded(exec, schema, hist.output, taskId) as z.output<S>;
+    if (hist.status === 'timed_out' && hist.error === null) return hist.output as z.output<S>;
+    return exec.replayed(hist) as never;
+  }
+  // A wait already recorded starts nothing: an operator pause does not hold it, so input
+  // can still be delivered to it (the run stays paused until `resume`).
+  await exec.gate(taskId, hist === undefined, hist === undefined);
+  exec.inflight++;
+  try {
+    let task = hist;
+    if (!task) {
+      const now = exec.host.clock.now();
+      task = {
+        runId: exec.run.id,
+        taskId,
+        kind: 'wait',
+        seq,
+        status: 'waiting',
+        attempt: 1,
+        attempts: [],
+        error: null,
+        startedAt: now,
+        endedAt: null,
+        durationMs: null,
+        group,
+        parentTaskId: null,
+        meta: {
+          onTimeout: onTimeout === 'fail' ? 'fail' : 'default',
+          ...(options.description === undefined ? {} : { description: options.description }),
+        },
+        schema: jsonSchema(schema),
+        timeoutAt: timeoutMs === undefined ? null : now + timeoutMs,
+        resumedBy: null,
+      };
+      exec.tasks.set(taskId, task);
+    }
+    // Input sent before the wait was reached (or, for a recorded wait, before a crash
+    // let it be delivered) answers it now.
+    const early = await takeEarlyInput(exec, taskId);
+    if (early.found) {
+      const parsed = schema.safeParse(early.data);
+      if (parsed.success) {
+        completeWait(exec, task, early.data, 'inbox');
+        await exec.write({ tasks: [task], inboxTaken: [{ runId: exec.run.id, taskId }] });
+        return parsed.data;
+      }
+      exec.host.events.emit('warning', {
+        message: `Input sent early for "${taskId}" does not match its schema and was dropped`,
+        runId: exec.run.id,
+        cause: parsed.error,
+      });
+      await exec.write({ tasks: [task], inboxTaken: [{ runId: exec.run.id, taskId }] });
+    } else if (!hist) {
+      await exec.write({ tasks: [task] });
+    }
+    if (!hist) {
+      exec.host.events.emit('task:waiting', {
+        runId: exec.run.id,
+        taskId,
+        schema: task.schema,
+        timeoutAt: task.timeoutAt ?? null,
+      });
+    }
+    const promise = new Promise<unknown>((resolve, reject) => {
+      exec.pending.set(taskId, { kind: 'wait', taskId, schema, onTimeout, resolve, reject });
+    });
+    if (task.timeoutAt !== null && task.timeoutAt !== undefined) {
+      if (task.timeoutAt <= exec.host.clock.now()) fireSoon(exec, taskId);
+      else exec.host.armTimer(task.timeoutAt);
+    }
+    // Input kept for exec wait while it was being written answers it now.
+    if (exec.inbox.has(taskId)) answerKept(exec, taskId);
+    exec.inflight--;
+    exec.scheduleCheck();
+    try {
+      return (await promise) as z.output<S>;
+    } finally {
+      exec.inflight++;
+    }
+  } finally {
+    exec.inflight--;
+    exec.scheduleCheck();
+  }
+}
+
+/** Answers a wait just set up with the input kept for it meanwhile (dropped if invalid). */
+export function answerKept(exec: RunExecution, taskId: string): void {
+  const data = exec.inbox.get(taskId);
+  exec.inbox.delete(taskId);
+  const pending = exec.pending.get(taskId) as PendingWait;
+  const parsed = pending.schema.safeParse(data);
+  const warn = (message: string, cause: unknown): void =>
+    exec.host.events.emit('warning', { message, runId: exec.run.id, cause });
+  if (!parsed.success) {
+    warn(
+      `Input sent early for "${taskId}" does not match its schema and was dropped`,
+      parsed.error,
+    );
+    exec.write({ inboxTaken: [{ runId: exec.run.id, taskId }] }).catch(() => undefined);
+    return;
+  }
+  exec
+    .resumeWaits(new Map([[taskId, data]]), 'inbox', true)
+    .catch((cause: unknown) => warn(`Input kept for "${taskId}" could not be delivered`, cause));
+}
+
+export function parseRecorded(
+  exec: RunExecution,
+  schema: z.ZodType,
+  data: unknown,
+  taskId: string,
+): unknown {
+  const parsed = schema.safeParse(data);
+  if (parsed.success) return parsed.data;
+  throw exec.nonDeterminism(
+    `input for "${taskId}" that its schema accepts`,
+    'a schema that refuses the recorded input',
+  );
+}
+
+export async function takeEarlyInput(
+  exec: RunExecution,
+  taskId: string,
+): Promise<{ found: boolean; data?: unknown }> {
+  if (exec.inbox.has(taskId)) {
+    const data = exec.inbox.get(taskId);
+    exec.inbox.delete(taskId);
+    return { found: true, data };
+  }
+  const entry = await exec.host.store.getInbox(exec.run.id, taskId);
+  if (exec.inbox.has(taskId)) {
+    const data = exec.inbox.get(taskId);
+    exec.inbox.delete(taskId);
+    return { found: true, data };
+  }
+  return entry === undefined ? { found: false } : { found: true, data: entry.data };
+}
+
+export function completeWait(
+  exec: RunExecution,
+  task: Task,
+  data: unknown,
+  by: string | null,
+): void {
+  const now = exec.host.clock.now();
+  task.status = 'completed';
+  task.output = data;
+  task.resumedBy = by;
+  task.endedAt = now;
+  task.durationMs = elapsed(task.startedAt, now);
+}
+
+/** Whether the task is a wait the run is waiting on right now. */
+export function isWaiting(exec: RunExecution, taskId: string): boolean {
+  return exec.pending.get(taskId)?.kind === 'wait';
+}
+
+/** Waits the run is waiting on, by seq. */
+export function waitingTaskIds(exec: RunExecution): string[] {
+  return [...exec.pending.values()]
+    .filter((p) => p.kind === 'wait')
+    .map((p) => p.taskId)
+    .sort((a, b) => exec.tasks.get(a)!.seq - exec.tasks.get(b)!.seq);
+}
+
+/**
+ * Validates payloads for waiting tasks with their live schemas, all before anything is
+ * written: one invalid payload refuses them all with `INVALID_RESUME_INPUT`.
+ */
+export function validateResume(exec: RunExecution, payloads: ReadonlyMap<string, unknown>): void {
+  const problems: { taskId: string; issues: unknown }[] = [];
+  for (const [taskId, data] of payloads) {
+    const pending = exec.pending.get(taskId);
+    if (!pending || pending.kind !== 'wait') {
+      throw new CairnError(
+        'NOT_WAITING',
+        `Task "${taskId}" of run ${exec.run.id} is not waiting for input`,
+        {
+          details: { runId: exec.run.id, taskId },
+        },
+      );
+    }
+    const parsed = pending.schema.safeParse(data);
+    if (!parsed.success) problems.push({ taskId, issues: parsed.error.issues });
+    else assertSerializable(data, 'data');
+  }
+  if (problems.length > 0) {
+    throw new CairnError(
+      'INVALID_RESUME_INPUT',
+      `The input for ${problems.map((p) => `"${p.taskId}"`).join(', ')} does not match the schema; the run is unchanged`,
+      {
+        details: {
+          runId: exec.run.id,
+          issues: problems.length === 1 ? problems[0]!.issues : problems,
+        },
+      },
+    );
+  }
+}
+
+/** Resumes waiting tasks with already validated payloads, in one checkpoint. */
+export async function resumeWaits(
+  exec: RunExecution,
+  payloads: ReadonlyMap<string, unknown>,
+  by: string | null,
+  /** The payloads were kept in the inbox: their entries are taken in the same checkpoint. */
+  fromInbox = false,
+): Promise<void> {
+  exec.validateResume(payloads);
+  // Before anything changes in memory: a fault here leaves the waits waiting.
+  faults.hit(
+    'resume.before-commit',
+    [...payloads.keys()].map((taskId) => exec.tasks.get(taskId)),
+  );
+  const tasks: Task[] = [];
+  const settle: (() => void)[] = [];
+  const before: { task: Task; pending: PendingWait }[] = [];
+  const runBefore = exec.run;
+  for (const [taskId, data] of payloads) {
+    const pending = exec.pending.get(taskId) as PendingWait;
+    exec.pending.delete(taskId);
+    const task = exec.tasks.get(taskId)!;
+    before.push({ task: { ...task }, pending });
+    completeWait(exec, task, data, by);
+    tasks.push(task);
+    const parsed = pending.schema.safeParse(data);
+    settle.push(() => pending.resolve(parsed.success ? parsed.data : data));
+  }
+  const resumed = exec.run.status === 'paused' && !exec.run.pauseRequested;
+  if (resumed) exec.run = transition(exec.run, 'running', exec.host.clock.now());
+  exec.inflight++;
+  try {
+    await exec.write(
+      {
+        tasks,
+        ...(resumed ? { runs: [exec.run] } : {}),
+        ...(fromInbox
+          ? {
+              inboxTaken: [...payloads.keys()].map((taskId) => ({ runId: exec.run.id, taskId })),
+            }
+          : {}),
+      },
+      // The store wrote nothing (e.g. the payload is too large): the waits wait on.
+      () => {
+        for (const b of before) {
+          exec.tasks.set(b.task.taskId, b.task);
+          exec.pending.set(b.task.taskId, b.pending);
+        }
+        exec.run = runBefore;
+      },
+    );
+  } finally {
+    exec.inflight--;
+  }
+  for (const taskId of payloads.keys()) {
+    exec.host.events.emit('task:resumed', { runId: exec.run.id, taskId, by });
+  }
+  if (resumed)
+    exec.host.events.emit('run:resumed', { runId: exec.run.id, workflow: exec.run.workflow });
+  for (const s of settle) s();
+  exec.scheduleCheck();
+}
+
+/** Keeps input for a task the function has not reached yet. */
+export function keepEarlyInput(exec: RunExecution, taskId: string, data: unknown): void {
+  exec.inbox.set(taskId, data);
+}
