@@ -16,7 +16,12 @@ export interface LineSink {
 export function lineSink(path: string, stdout: Stream): LineSink {
   if (path === '-') {
     return {
-      write: (line) => void stdout.write(`${line}\n`),
+      async write(line) {
+        // Backpressure when stdout is a real stream (a slow pipe): wait for it to drain.
+        if (stdout.write(`${line}\n`) === false && 'once' in stdout) {
+          await once(stdout as unknown as NodeJS.EventEmitter, 'drain');
+        }
+      },
       close: async () => undefined,
       abort: () => undefined,
     };

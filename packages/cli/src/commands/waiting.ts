@@ -1,4 +1,4 @@
-import type { Run, Store, Task } from '@cairn/store';
+import type { Page, Run, Store, Task } from '@cairn/store';
 import { intOption, parseCommand } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { formatAge, oneLine, plural } from '../format.js';
@@ -45,11 +45,12 @@ ${COMMON_HELP}`,
     if (values.help === true) return printHelp(out, this.help);
     const limit = intOption(values.limit, 'limit', { max: 100_000 }) ?? 100;
     const filter = { namespace: values.namespace, workflow: values.workflow };
-    const items = await withStore(out, { path: values.store }, (store) =>
+    const { items, corrupt } = await withStore(out, { path: values.store }, (store) =>
       listWaiting(store, filter, limit),
     );
-    out.result({ items });
+    out.result({ items, corrupt });
     if (out.json) return 0;
+    for (const c of corrupt) out.note(out.c.red(`unreadable record ${c.key}: ${c.message}`));
     if (items.length === 0) {
       out.line(out.c.dim('Nothing is waiting for input.'));
       return 0;
@@ -79,37 +80,63 @@ ${COMMON_HELP}`,
   },
 };
 
+/** Waiting tasks, and the keys of records that could not be read (reported, not fatal). */
+export interface WaitingList {
+  readonly items: WaitingItem[];
+  readonly corrupt: { key: string; message: string }[];
+}
+
 /** Waiting tasks from the store's waiting index, filtered by their run's namespace and workflow. */
 export async function listWaiting(
   store: Store,
   filter: { readonly namespace?: string | undefined; readonly workflow?: string | undefined },
   limit: number,
-  runId?: string,
-): Promise<WaitingItem[]> {
+): Promise<WaitingList> {
   const items: WaitingItem[] = [];
+  const corrupt: WaitingList['corrupt'] = [];
   const runs = new Map<string, Run | undefined>();
   let cursor: string | null = null;
   do {
-    const page: { items: Task[]; cursor: string | null } = await store.listWaiting({
-      ...(runId === undefined ? {} : { runId }),
-      limit: 500,
-      cursor,
-    });
+    const page: Page<Task> = await store.listWaiting({ limit: 500, cursor });
+    for (const c of page.corrupt) corrupt.push({ key: c.key, message: c.error.message });
     for (const task of page.items) {
-      if (!runs.has(task.runId)) runs.set(task.runId, await store.getRun(task.runId));
+      if (!runs.has(task.runId)) runs.set(task.runId, await readRun(store, task.runId, corrupt));
       const run = runs.get(task.runId);
       if (!run) continue;
       if (filter.namespace !== undefined && run.namespace !== filter.namespace) continue;
       if (filter.workflow !== undefined && run.workflow !== filter.workflow) continue;
       items.push(toItem(run, task));
-      if (items.length >= limit) return items;
+      if (items.length >= limit) return { items, corrupt };
     }
     cursor = page.cursor;
   } while (cursor !== null);
-  return items;
+  return { items, corrupt };
 }
 
-export function toItem(run: Run, task: Task): WaitingItem {
+/** The run, or undefined when it is missing or cannot be read (then reported in `corrupt`). */
+async function readRun(
+  store: Store,
+  runId: string,
+  corrupt: WaitingList['corrupt'],
+): Promise<Run | undefined> {
+  try {
+    return await store.getRun(runId);
+  } catch (error) {
+    const { code, details, message } = error as {
+      code?: unknown;
+      details?: { key?: unknown };
+      message?: string;
+    };
+    if (code !== 'CORRUPT_RECORD') throw error;
+    corrupt.push({
+      key: typeof details?.key === 'string' ? details.key : runId,
+      message: message ?? '',
+    });
+    return undefined;
+  }
+}
+
+function toItem(run: Run, task: Task): WaitingItem {
   return {
     runId: run.id,
     taskId: task.taskId,
