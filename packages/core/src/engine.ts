@@ -1,8 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import {
   CairnError,
-  IdSchema,
-  isCairnError,
   LevelStore,
   Store,
   TERMINAL_STATUSES,
@@ -17,7 +15,6 @@ import {
   type Page,
   type Run,
   type RunDetail,
-  type RunStatus,
   type Task,
   type Timer,
   type UsageQuery,
@@ -25,126 +22,35 @@ import {
 } from '@cairn/store';
 import PQueue from 'p-queue';
 import { systemClock, type Clock } from './clock.js';
-import type { RetryOptions } from './context.js';
-import { fromErrorInfo, toErrorInfo } from './errors.js';
+import { fromErrorInfo } from './errors.js';
 import { Emitter, type EngineEventName, type Listener } from './events.js';
-import { RunExecution, elapsed, type ExecutionHost } from './execution.js';
+import { RunExecution, type ExecutionHost } from './execution.js';
 import { KeyedLock } from './lock.js';
 import { DEFAULT_RETRY, retryPolicy, type RetryPolicy } from './retry.js';
-import { transition } from './status.js';
 import { TimerService, type TimerVerdict } from './timers.js';
+import { dispatchTimer, recoverAll, type EngineInternals } from './recovery.js';
+import { cancelRun, pauseRun, resumeRun, resumeTask } from './operations.js';
+import { checkId, notFound, typeError } from './engine-support.js';
+import type {
+  EngineOptions,
+  ListWaitingOptions,
+  ResumeTaskOptions,
+  ResumeTaskResult,
+  RunHandle,
+  StartOptions,
+  WaitingTask,
+} from './engine-types.js';
 import type { AnyWorkflow, WorkflowInput, WorkflowOutput } from './workflow.js';
 
-export interface EngineOptions {
-  /**
-   * Where runs are kept.
-   * @default a `LevelStore` at the default location (`CAIRN_STORE_DIR`, else `./.cairn`)
-   */
-  readonly store?: Store;
-  /** Every workflow (and every version of it) this engine may run or recover. */
-  readonly workflows: readonly AnyWorkflow[];
-  /** Steps running at once, across all runs. @default 32 */
-  readonly concurrency?: number;
-  /** Times recovery may restart a run before it fails with `MAX_RECOVERIES_EXCEEDED`. @default 10 */
-  readonly maxRecoveries?: number;
-  /** Default retry options of steps. @default 3 attempts, 200 ms doubling, ±20% jitter */
-  readonly retry?: RetryOptions;
-  /** The clock (tests pass a `ManualClock`). @default the system clock */
-  readonly clock?: Clock;
-  /** The namespace of runs started without one. @default 'default' */
-  readonly namespace?: string;
-  /** Recover `queued` and `running` runs when the engine starts. @default true */
-  readonly recover?: boolean;
-  /**
-   * Listeners attached before the engine opens, so the events of recovery (`run:recovered`,
-   * `problem`) reach them too; `engine.on()` only sees what happens after `createEngine`.
-   * @example { on: { problem: (e) => console.error(e.runId, e.error.code) } }
-   */
-  readonly on?: { readonly [K in EngineEventName]?: Listener<K> };
-}
-
-export interface StartOptions {
-  /** The run's id. Starting again with the same id and input returns the existing run. */
-  readonly id?: string;
-  /** The project the run belongs to. @default the engine's namespace */
-  readonly namespace?: string;
-  readonly tags?: readonly string[];
-}
-
-/** A started run. */
-export interface RunHandle<O = unknown> {
-  readonly id: string;
-  /** The run's status now. */
-  status(): Promise<RunStatus>;
-  /** The run's record now. */
-  run(): Promise<Run>;
-  /**
-   * Resolves with the output once the run completes; rejects with a `CairnError` when it
-   * fails (the error's code, e.g. `STEP_FAILED`, `RUN_FAILED`) or is cancelled (`CANCELLED`).
-   */
-  result(): Promise<O>;
-}
-
-export interface ResumeTaskOptions {
-  /** Who or what resumed it (recorded as the task's `resumedBy`). */
-  readonly by?: string;
-}
-
-/** What `resumeTask` did: resumed a waiting task, or kept input for a wait not reached yet. */
-export interface ResumeTaskResult {
-  readonly status: 'resumed' | 'kept';
-  readonly runId: string;
-  readonly taskId: string;
-}
-
-export interface ListWaitingOptions {
-  readonly namespace?: string;
-  readonly workflow?: string;
-  readonly runId?: string;
-  readonly limit?: number;
-  readonly cursor?: string | null;
-}
-
-/** A task waiting for input, with what a UI needs to ask for it. */
-export interface WaitingTask {
-  readonly runId: string;
-  readonly taskId: string;
-  readonly workflow: string;
-  readonly version: string;
-  readonly namespace: string;
-  /** JSON schema of the expected input. */
-  readonly schema: unknown;
-  readonly description: string | null;
-  readonly waitingSince: number;
-  readonly timeoutAt: number | null;
-}
-
-function typeError(message: string): TypeError {
-  return Object.assign(new TypeError(message), { code: 'INVALID_ARGUMENT' });
-}
-
-function checkId(name: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string') throw typeError(`${name} must be a string`);
-  if (!IdSchema.safeParse(value).success) {
-    throw new CairnError(
-      'INVALID_ARGUMENT',
-      `${name} must be 1-200 characters without control characters`,
-    );
-  }
-}
-
-/** Whether `task` has a timer that is due at `now`: a sleep that has ended, a wait that timed out. */
-function timerIsDue(task: Task | undefined, now: number): boolean {
-  if (task?.status === 'sleeping') return (task.wakeAt ?? 0) <= now;
-  if (task?.status === 'waiting') {
-    return task.timeoutAt !== null && task.timeoutAt !== undefined && task.timeoutAt <= now;
-  }
-  return false;
-}
-
-function notFound(runId: string): CairnError {
-  return new CairnError('NOT_FOUND', `No run with id "${runId}"`, { details: { runId } });
-}
+export type {
+  EngineOptions,
+  ListWaitingOptions,
+  ResumeTaskOptions,
+  ResumeTaskResult,
+  RunHandle,
+  StartOptions,
+  WaitingTask,
+} from './engine-types.js';
 
 /** Creates an engine, opens its store and recovers interrupted runs. */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
@@ -177,6 +83,7 @@ export class Engine {
   readonly #retry: RetryPolicy;
   readonly #timers: TimerService;
   readonly #host: ExecutionHost;
+  readonly #internals: EngineInternals;
   #executing = 0;
   #idle: (() => void)[] = [];
   #closing: Promise<void> | null = null;
@@ -251,6 +158,23 @@ export class Engine {
       (cause) => this.#events.emit('warning', { message: 'The timer service failed', cause }),
     );
     this.#host = this.#makeHost();
+    this.#internals = {
+      store: this.#store,
+      clock: this.#clock,
+      events: this.#events,
+      lock: this.#lock,
+      active: this.#active,
+      maxRecoveries: this.#maxRecoveries,
+      lookup: (name, version) => this.#lookup(name, version),
+      versionNotRegistered: (run) => this.#versionNotRegistered(run),
+      launch: (run, def, history, started) => this.#launch(run, def, history, started),
+      load: (run, def, history) => this.#load(run, def, history),
+      notifyFinished: (run, error) => this.#notifyFinished(run, error),
+      cancel: (runId) => this.#cancel(runId),
+      assertOpen: () => this.#assertOpen(),
+      onPaused: (runId, fn) => this.#onPaused(runId, fn),
+      timers: this.#timers,
+    };
   }
 
   static async create(options: EngineOptions): Promise<Engine> {
@@ -565,252 +489,37 @@ export class Engine {
     }
   }
 
-  // --- operating on runs ---------------------------------------------------------------------
+  // --- operating on runs (operations.ts) ---------------------------------------------------
 
+  // --- operating on runs ---------------------------------------------------------------------
   /**
    * Delivers input to a waiting task. The payload is validated by the wait's schema
    * (`INVALID_RESUME_INPUT`, nothing changes); a task that is not waiting is `NOT_WAITING`.
    * Input for a wait the run has not reached yet is kept and used when it gets there.
    */
-  async resumeTask(
+  resumeTask(
     runId: string,
     taskId: string,
     data: unknown,
     options: ResumeTaskOptions = {},
   ): Promise<ResumeTaskResult> {
-    this.#assertOpen();
-    checkId('runId', runId);
-    checkId('taskId', taskId);
-    if (typeof options !== 'object' || options === null)
-      throw typeError('options must be an object');
-    if (options.by !== undefined && typeof options.by !== 'string')
-      throw typeError('options.by must be a string');
-    assertSerializable(data, 'data');
-    const by = options.by ?? null;
-    return this.#lock.run(runId, async () => {
-      const run = await this.#store.getRun(runId);
-      if (!run) throw notFound(runId);
-      const notWaiting = (): CairnError =>
-        new CairnError('NOT_WAITING', `Task "${taskId}" of run ${runId} is not waiting for input`, {
-          details: { runId, taskId },
-        });
-      let exec = this.#active.get(runId);
-      if (exec) {
-        if (exec.isWaiting(taskId)) {
-          await exec.resumeWaits(new Map([[taskId, data]]), by);
-          return { status: 'resumed', runId, taskId };
-        }
-        const known = exec.tasks.get(taskId);
-        if (!known) {
-          await this.#store.putInbox(runId, taskId, data);
-          if (exec.isWaiting(taskId)) {
-            // The function reached the wait while the input was written: it answers it now.
-            try {
-              await exec.resumeWaits(new Map([[taskId, data]]), by, true);
-            } catch (error) {
-              if (isCairnError(error) && error.code === 'INVALID_RESUME_INPUT')
-                await this.#store.takeInbox(runId, taskId);
-              throw error;
-            }
-            return { status: 'resumed', runId, taskId };
-          }
-          // Taken by the wait when it is reached, or as soon as it is set up.
-          exec.keepEarlyInput(taskId, data);
-          return { status: 'kept', runId, taskId };
-        }
-        if (known.kind !== 'wait' || known.status !== 'waiting') throw notWaiting();
-        // A wait recorded as waiting that the function has not reached yet (its record is
-        // being written, or a recovered run is replaying): answer it once the run settles.
-        const unpin = exec.pin();
-        try {
-          await exec.quiet();
-          if (!exec.isWaiting(taskId)) throw notWaiting();
-          await exec.resumeWaits(new Map([[taskId, data]]), by);
-        } finally {
-          unpin();
-        }
-        return { status: 'resumed', runId, taskId };
-      }
-      // One read of the run's tasks serves both the check and the replay.
-      const history = await this.#store.listTasks(runId);
-      const task = history.find((t) => t.taskId === taskId);
-      if (TERMINAL_STATUSES.has(run.status)) {
-        if (task) throw notWaiting();
-        throw new CairnError('NOT_FOUND', `Run ${runId} has ended and has no task "${taskId}"`, {
-          details: { runId, taskId },
-        });
-      }
-      if (!task) {
-        await this.#store.putInbox(runId, taskId, data);
-        return { status: 'kept', runId, taskId };
-      }
-      if (task.kind !== 'wait' || task.status !== 'waiting') throw notWaiting();
-      const def = this.#lookup(run.workflow, run.version);
-      if (!def) throw this.#versionNotRegistered(run);
-      exec = await this.#load(run, def, history);
-      const unpin = exec.pin();
-      try {
-        await exec.quiet();
-        if (!exec.isWaiting(taskId)) throw notWaiting();
-        await exec.resumeWaits(new Map([[taskId, data]]), by);
-      } finally {
-        unpin();
-      }
-      return { status: 'resumed', runId, taskId };
-    });
+    return resumeTask(this.#internals, runId, taskId, data, options);
   }
 
   /**
    * Resumes the whole run: ends an operator pause, and with `data` resumes every waiting
    * task, all or nothing: one payload for all, or an object keyed by task id.
    */
-  async resume(runId: string, data?: unknown, options: ResumeTaskOptions = {}): Promise<Run> {
-    this.#assertOpen();
-    checkId('runId', runId);
-    if (typeof options !== 'object' || options === null)
-      throw typeError('options must be an object');
-    if (options.by !== undefined && typeof options.by !== 'string')
-      throw typeError('options.by must be a string');
-    if (data !== undefined) assertSerializable(data, 'data');
-    const by = options.by ?? null;
-    return this.#lock.run(runId, async () => {
-      const run = await this.#store.getRun(runId);
-      if (!run) throw notFound(runId);
-      if (TERMINAL_STATUSES.has(run.status)) {
-        throw new CairnError(
-          'INVALID_TRANSITION',
-          `Run ${runId} is ${run.status}; there is nothing to resume`,
-          {
-            details: { runId, status: run.status },
-          },
-        );
-      }
-      let exec = this.#active.get(runId);
-      let loaded = false;
-      if (!exec) {
-        const page = await this.#store.listWaiting({ runId, limit: 1000 });
-        // A damaged waiting task: its error (naming the key), not "the run is not paused".
-        if (page.corrupt[0] !== undefined) throw page.corrupt[0].error;
-        const waiting = page.items;
-        if (!run.pauseRequested && (data === undefined || waiting.length === 0)) {
-          throw this.#notPaused(run, waiting.length > 0);
-        }
-        const def = this.#lookup(run.workflow, run.version);
-        if (!def) throw this.#versionNotRegistered(run);
-        exec = await this.#load(run, def);
-        loaded = true;
-      }
-      const unpin = exec.pin();
-      try {
-        // A run just loaded first replays up to where it stopped. A run already in memory is
-        // taken as it is: waiting for its steps in flight would hold the run's lock (and so
-        // pause and cancel) for as long as they take.
-        if (loaded) await exec.quiet();
-        const waiting = exec.waitingTaskIds();
-        const operator = exec.run.pauseRequested;
-        if (data !== undefined && waiting.length > 0) {
-          const payloads = new Map<string, unknown>();
-          const keyed =
-            typeof data === 'object' &&
-            data !== null &&
-            !Array.isArray(data) &&
-            Object.keys(data).length > 0 &&
-            Object.keys(data).every((k) => waiting.includes(k));
-          for (const taskId of waiting) {
-            if (keyed) {
-              if (Object.hasOwn(data, taskId))
-                payloads.set(taskId, (data as Record<string, unknown>)[taskId]);
-            } else {
-              payloads.set(taskId, data);
-            }
-          }
-          exec.validateResume(payloads);
-          // Waits first: if the store refuses a payload (too large), the pause stays too.
-          await exec.resumeWaits(payloads, by);
-          if (operator) {
-            await exec.clearPause();
-            this.#events.emit('run:resumed', { runId, workflow: run.workflow });
-          }
-        } else if (operator) {
-          await exec.clearPause();
-          this.#events.emit('run:resumed', { runId, workflow: run.workflow });
-        } else {
-          throw this.#notPaused(exec.run, waiting.length > 0);
-        }
-        this.#timers.release(runId);
-      } finally {
-        unpin();
-      }
-      return exec.run;
-    });
-  }
-
-  #notPaused(run: Run, waiting: boolean): CairnError {
-    return waiting
-      ? new CairnError(
-          'INVALID_RESUME_INPUT',
-          `Run ${run.id} waits for input: pass the data to resume it with`,
-          {
-            details: { runId: run.id, issues: [] },
-          },
-        )
-      : new CairnError('NOT_PAUSED', `Run ${run.id} is ${run.status} and not paused`, {
-          details: { runId: run.id, status: run.status },
-        });
+  resume(runId: string, data?: unknown, options: ResumeTaskOptions = {}): Promise<Run> {
+    return resumeRun(this.#internals, runId, data, options);
   }
 
   /**
    * Operator pause: no new task starts, in-flight steps finish and are checkpointed, then
    * the run is `paused` (with `pausedTaskId`) and stays so across restarts until resumed.
    */
-  async pause(runId: string): Promise<Run> {
-    this.#assertOpen();
-    checkId('runId', runId);
-    const inMemory = await this.#lock.run(
-      runId,
-      async (): Promise<{ paused: Promise<void> } | null> => {
-        const run = await this.#store.getRun(runId);
-        if (!run) throw notFound(runId);
-        if (TERMINAL_STATUSES.has(run.status)) {
-          throw new CairnError(
-            'INVALID_TRANSITION',
-            `Run ${runId} is ${run.status} and cannot be paused`,
-            {
-              details: { runId, status: run.status },
-            },
-          );
-        }
-        const exec = this.#active.get(runId);
-        if (exec) {
-          const paused = new Promise<void>((resolve) => this.#onPaused(runId, resolve));
-          await exec.requestPause();
-          // Wrapped: returning the promise itself would wait for it inside the lock.
-          return { paused };
-        }
-        if (run.pauseRequested && run.status === 'paused') return null;
-        const tasks = await this.#store.listTasks(runId);
-        const next = tasks.find(
-          (t) => t.status === 'waiting' || t.status === 'sleeping' || t.status === 'running',
-        );
-        const paused =
-          run.status === 'paused'
-            ? { ...run, pauseRequested: true, updatedAt: this.#clock.now() }
-            : transition(run, 'paused', this.#clock.now(), {
-                pausedTaskId: next?.taskId ?? null,
-                pauseRequested: true,
-              });
-        await this.#store[TRUSTED_CHECKPOINT]({ runs: [paused] }, true);
-        this.#events.emit('run:paused', {
-          runId,
-          workflow: run.workflow,
-          pausedTaskId: paused.pausedTaskId,
-          reason: 'operator',
-        });
-        return null;
-      },
-    );
-    if (inMemory) await inMemory.paused;
-    return this.get(runId);
+  pause(runId: string): Promise<Run> {
+    return pauseRun(this.#internals, runId);
   }
 
   #onPaused(runId: string, fn: () => void): void {
@@ -832,50 +541,8 @@ export class Engine {
     return this.#cancel(runId);
   }
 
-  async #cancel(runId: string): Promise<Run> {
-    const children: string[] = [];
-    const result = await this.#lock.run(runId, async () => {
-      const run = await this.#store.getRun(runId);
-      if (!run) throw notFound(runId);
-      if (run.status === 'cancelled') return run;
-      if (TERMINAL_STATUSES.has(run.status)) {
-        throw new CairnError(
-          'INVALID_TRANSITION',
-          `Run ${runId} is ${run.status} and cannot be cancelled`,
-          {
-            details: { runId, status: run.status },
-          },
-        );
-      }
-      const exec = this.#active.get(runId);
-      if (exec) {
-        await exec.cancel();
-        return exec.run;
-      }
-      const now = this.#clock.now();
-      const tasks = (await this.#store.listTasks(runId)).filter(
-        (t) => t.status === 'running' || t.status === 'waiting' || t.status === 'sleeping',
-      );
-      for (const t of tasks) {
-        if (t.kind === 'child' && t.childRunId) children.push(t.childRunId);
-      }
-      const ended = tasks.map((t) => ({
-        ...t,
-        status: 'cancelled' as const,
-        endedAt: now,
-        durationMs: elapsed(t.startedAt, now),
-      }));
-      const cancelled = transition(run, 'cancelled', now, {
-        error: toErrorInfo(new CairnError('CANCELLED', `Run ${runId} was cancelled`)),
-      });
-      await this.#store[TRUSTED_CHECKPOINT]({ runs: [cancelled], tasks: ended }, true);
-      this.#events.emit('run:cancelled', { runId, workflow: run.workflow });
-      this.#timers.release(runId);
-      this.#notifyFinished(cancelled);
-      return cancelled;
-    });
-    for (const child of children) await this.#cancel(child).catch(() => undefined);
-    return result;
+  #cancel(runId: string): Promise<Run> {
+    return cancelRun(this.#internals, runId);
   }
 
   // --- executing ---------------------------------------------------------------------------
@@ -1000,151 +667,14 @@ export class Engine {
     };
   }
 
-  // --- timers and recovery -------------------------------------------------------------------
+  // --- timers and recovery (recovery.ts) ------------------------------------------------------
 
-  async #onTimer(timer: Timer): Promise<TimerVerdict> {
-    return this.#lock.run(timer.runId, async () => {
-      const exec = this.#active.get(timer.runId);
-      if (exec) return (await exec.fireTimer(timer.taskId)) ? 'done' : 'skip';
-      let run: Run | undefined;
-      let task: Task | undefined;
-      try {
-        run = await this.#store.getRun(timer.runId);
-        if (!run || TERMINAL_STATUSES.has(run.status)) {
-          if (!run) this.#staleTimer(timer, 'its run does not exist');
-          return 'skip';
-        }
-        if (run.pauseRequested) return 'skip';
-        task = await this.#store.getTask(timer.runId, timer.taskId);
-      } catch (error) {
-        if (!(error instanceof CairnError)) throw error;
-        this.#events.emit('problem', { runId: timer.runId, error });
-        return 'skip';
-      }
-      // Loading the run for a timer its task does not have would find nothing to fire, evict
-      // the run, release the timer and load it again, forever.
-      if (!timerIsDue(task, this.#clock.now())) {
-        this.#staleTimer(timer, 'its task is not sleeping or waiting until then');
-        return 'skip';
-      }
-      const def = this.#lookup(run.workflow, run.version);
-      if (!def) {
-        this.#events.emit('problem', { runId: run.id, error: this.#versionNotRegistered(run) });
-        return 'skip';
-      }
-      await this.#load(run, def);
-      return 'skip';
-    });
+  #onTimer(timer: Timer): Promise<TimerVerdict> {
+    return dispatchTimer(this.#internals, timer);
   }
 
-  /** A timer entry that names no due task: reported and left alone (`verify()` shows it too). */
-  #staleTimer(timer: Timer, why: string): void {
-    this.#events.emit('problem', {
-      runId: timer.runId,
-      error: new CairnError(
-        'CORRUPT_RECORD',
-        `A timer for task "${timer.taskId}" of run ${timer.runId} is not in step with its records: ${why}; it is ignored`,
-        { details: { runId: timer.runId, taskId: timer.taskId, at: timer.at } },
-      ),
-    });
-  }
-
-  async #recoverAll(): Promise<void> {
-    for (const status of ['running', 'queued'] as const) {
-      let cursor: string | null = null;
-      do {
-        const page: Page<Run> = await this.#store.listRuns({ status, limit: 500, cursor });
-        for (const bad of page.corrupt) {
-          this.#events.emit('problem', {
-            runId: bad.key.split('/').pop() ?? bad.key,
-            error: bad.error,
-          });
-        }
-        for (const run of page.items) {
-          try {
-            await this.#recover(run);
-          } catch (error) {
-            const problem =
-              error instanceof CairnError
-                ? error
-                : new CairnError('CORRUPT_RECORD', `Run ${run.id} could not be recovered`, {
-                    cause: error,
-                  });
-            this.#events.emit('problem', { runId: run.id, error: problem });
-          }
-        }
-        cursor = page.cursor;
-      } while (cursor !== null);
-    }
-  }
-
-  async #recover(stored: Run): Promise<void> {
-    // Children of a run failed here are cancelled once its lock is released.
-    const orphans: string[] = [];
-    await this.#lock.run(stored.id, async () => {
-      if (this.#active.has(stored.id)) return;
-      const def = this.#lookup(stored.workflow, stored.version);
-      if (!def) throw this.#versionNotRegistered(stored);
-      const tasks = await this.#store.listTasks(stored.id);
-      let run = stored;
-      if (run.status === 'queued') {
-        run = transition(run, 'running', this.#clock.now());
-      } else {
-        const interrupted =
-          tasks.some((t) => t.kind === 'step' && t.status === 'running') ||
-          !tasks.some(
-            (t) =>
-              t.status === 'waiting' ||
-              t.status === 'sleeping' ||
-              (t.kind === 'child' && t.status === 'running'),
-          );
-        if (interrupted) {
-          const recoveries = run.recoveries + 1;
-          const max = def.maxRecoveries ?? this.#maxRecoveries;
-          if (recoveries > max) {
-            const now = this.#clock.now();
-            const error = new CairnError(
-              'MAX_RECOVERIES_EXCEEDED',
-              `Run ${run.id} was interrupted ${recoveries} times (the limit is ${max}); it is failed so it cannot crash the process again`,
-              { details: { runId: run.id, recoveries, maxRecoveries: max } },
-            );
-            const ended = tasks
-              .filter(
-                (t) => t.status === 'running' || t.status === 'waiting' || t.status === 'sleeping',
-              )
-              .map((t) => ({
-                ...t,
-                status: 'cancelled' as const,
-                endedAt: now,
-                durationMs: elapsed(t.startedAt, now),
-              }));
-            const failed = transition(run, 'failed', now, {
-              error: toErrorInfo(error),
-              recoveries,
-            });
-            await this.#store[TRUSTED_CHECKPOINT]({ runs: [failed], tasks: ended }, true);
-            this.#events.emit('run:failed', {
-              runId: run.id,
-              workflow: run.workflow,
-              error: failed.error!,
-            });
-            this.#notifyFinished(failed);
-            for (const t of ended)
-              if (t.kind === 'child' && t.childRunId) orphans.push(t.childRunId);
-            return;
-          }
-          run = { ...run, recoveries, updatedAt: this.#clock.now() };
-        }
-      }
-      if (run !== stored) await this.#store[TRUSTED_CHECKPOINT]({ runs: [run] }, true);
-      this.#events.emit('run:recovered', {
-        runId: run.id,
-        workflow: run.workflow,
-        recoveries: run.recoveries,
-      });
-      this.#launch(run, def, tasks, stored.status === 'queued');
-    });
-    for (const child of orphans) await this.#cancel(child).catch(() => undefined);
+  #recoverAll(): Promise<void> {
+    return recoverAll(this.#internals);
   }
 
   // --- closing -------------------------------------------------------------------------------

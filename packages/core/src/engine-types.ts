@@ -1,0 +1,91 @@
+/** The engine's public option and result types. */
+import type { Run, RunStatus } from '@cairn/store';
+import type { Store } from '@cairn/store';
+import type { Clock } from './clock.js';
+import type { RetryOptions } from './context.js';
+import type { EngineEventName, Listener } from './events.js';
+import type { AnyWorkflow } from './workflow.js';
+
+export interface EngineOptions {
+  /**
+   * Where runs are kept.
+   * @default a `LevelStore` at the default location (`CAIRN_STORE_DIR`, else `./.cairn`)
+   */
+  readonly store?: Store;
+  /** Every workflow (and every version of it) this engine may run or recover. */
+  readonly workflows: readonly AnyWorkflow[];
+  /** Steps running at once, across all runs. @default 32 */
+  readonly concurrency?: number;
+  /** Times recovery may restart a run before it fails with `MAX_RECOVERIES_EXCEEDED`. @default 10 */
+  readonly maxRecoveries?: number;
+  /** Default retry options of steps. @default 3 attempts, 200 ms doubling, ±20% jitter */
+  readonly retry?: RetryOptions;
+  /** The clock (tests pass a `ManualClock`). @default the system clock */
+  readonly clock?: Clock;
+  /** The namespace of runs started without one. @default 'default' */
+  readonly namespace?: string;
+  /** Recover `queued` and `running` runs when the engine starts. @default true */
+  readonly recover?: boolean;
+  /**
+   * Listeners attached before the engine opens, so the events of recovery (`run:recovered`,
+   * `problem`) reach them too; `engine.on()` only sees what happens after `createEngine`.
+   * @example { on: { problem: (e) => console.error(e.runId, e.error.code) } }
+   */
+  readonly on?: { readonly [K in EngineEventName]?: Listener<K> };
+}
+
+export interface StartOptions {
+  /** The run's id. Starting again with the same id and input returns the existing run. */
+  readonly id?: string;
+  /** The project the run belongs to. @default the engine's namespace */
+  readonly namespace?: string;
+  readonly tags?: readonly string[];
+}
+
+/** A started run. */
+export interface RunHandle<O = unknown> {
+  readonly id: string;
+  /** The run's status now. */
+  status(): Promise<RunStatus>;
+  /** The run's record now. */
+  run(): Promise<Run>;
+  /**
+   * Resolves with the output once the run completes; rejects with a `CairnError` when it
+   * fails (the error's code, e.g. `STEP_FAILED`, `RUN_FAILED`) or is cancelled (`CANCELLED`).
+   */
+  result(): Promise<O>;
+}
+
+export interface ResumeTaskOptions {
+  /** Who or what resumed it (recorded as the task's `resumedBy`). */
+  readonly by?: string;
+}
+
+/** What `resumeTask` did: resumed a waiting task, or kept input for a wait not reached yet. */
+export interface ResumeTaskResult {
+  readonly status: 'resumed' | 'kept';
+  readonly runId: string;
+  readonly taskId: string;
+}
+
+export interface ListWaitingOptions {
+  readonly namespace?: string;
+  readonly workflow?: string;
+  readonly runId?: string;
+  readonly limit?: number;
+  readonly cursor?: string | null;
+}
+
+/** A task waiting for input, with what a UI needs to ask for it. */
+export interface WaitingTask {
+  readonly runId: string;
+  readonly taskId: string;
+  readonly workflow: string;
+  readonly version: string;
+  readonly namespace: string;
+  /** JSON schema of the expected input. */
+  readonly schema: unknown;
+  readonly description: string | null;
+  readonly waitingSince: number;
+  readonly timeoutAt: number | null;
+}

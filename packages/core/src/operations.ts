@@ -1,0 +1,318 @@
+/**
+ * Operations on runs from outside: delivering input to waits, resuming a whole run, operator
+ * pause and cancellation. Each runs under the run's lock, so operations on one run never
+ * interleave.
+ */
+import {
+  CairnError,
+  TERMINAL_STATUSES,
+  isCairnError,
+  TRUSTED_CHECKPOINT,
+  assertSerializable,
+  type Run,
+} from '@cairn/store';
+import type { ResumeTaskOptions, ResumeTaskResult } from './engine-types.js';
+import { checkId, notFound, typeError } from './engine-support.js';
+import { toErrorInfo } from './errors.js';
+import { elapsed } from './execution.js';
+import type { EngineInternals } from './recovery.js';
+import { transition } from './status.js';
+
+// --- operating on runs ---------------------------------------------------------------------
+/**
+ * Delivers input to a waiting task. The payload is validated by the wait's schema
+ * (`INVALID_RESUME_INPUT`, nothing changes); a task that is not waiting is `NOT_WAITING`.
+ * Input for a wait the run has not reached yet is kept and used when it gets there.
+ */
+export async function resumeTask(
+  engine: EngineInternals,
+  runId: string,
+  taskId: string,
+  data: unknown,
+  options: ResumeTaskOptions = {},
+): Promise<ResumeTaskResult> {
+  engine.assertOpen();
+  checkId('runId', runId);
+  checkId('taskId', taskId);
+  if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
+  if (options.by !== undefined && typeof options.by !== 'string')
+    throw typeError('options.by must be a string');
+  assertSerializable(data, 'data');
+  const by = options.by ?? null;
+  return engine.lock.run(runId, async () => {
+    const run = await engine.store.getRun(runId);
+    if (!run) throw notFound(runId);
+    const notWaiting = (): CairnError =>
+      new CairnError('NOT_WAITING', `Task "${taskId}" of run ${runId} is not waiting for input`, {
+        details: { runId, taskId },
+      });
+    let exec = engine.active.get(runId);
+    if (exec) {
+      if (exec.isWaiting(taskId)) {
+        await exec.resumeWaits(new Map([[taskId, data]]), by);
+        return { status: 'resumed', runId, taskId };
+      }
+      const known = exec.tasks.get(taskId);
+      if (!known) {
+        await engine.store.putInbox(runId, taskId, data);
+        if (exec.isWaiting(taskId)) {
+          // The function reached the wait while the input was written: it answers it now.
+          try {
+            await exec.resumeWaits(new Map([[taskId, data]]), by, true);
+          } catch (error) {
+            if (isCairnError(error) && error.code === 'INVALID_RESUME_INPUT')
+              await engine.store.takeInbox(runId, taskId);
+            throw error;
+          }
+          return { status: 'resumed', runId, taskId };
+        }
+        // Taken by the wait when it is reached, or as soon as it is set up.
+        exec.keepEarlyInput(taskId, data);
+        return { status: 'kept', runId, taskId };
+      }
+      if (known.kind !== 'wait' || known.status !== 'waiting') throw notWaiting();
+      // A wait recorded as waiting that the function has not reached yet (its record is
+      // being written, or a recovered run is replaying): answer it once the run settles.
+      const unpin = exec.pin();
+      try {
+        await exec.quiet();
+        if (!exec.isWaiting(taskId)) throw notWaiting();
+        await exec.resumeWaits(new Map([[taskId, data]]), by);
+      } finally {
+        unpin();
+      }
+      return { status: 'resumed', runId, taskId };
+    }
+    // One read of the run's tasks serves both the check and the replay.
+    const history = await engine.store.listTasks(runId);
+    const task = history.find((t) => t.taskId === taskId);
+    if (TERMINAL_STATUSES.has(run.status)) {
+      if (task) throw notWaiting();
+      throw new CairnError('NOT_FOUND', `Run ${runId} has ended and has no task "${taskId}"`, {
+        details: { runId, taskId },
+      });
+    }
+    if (!task) {
+      await engine.store.putInbox(runId, taskId, data);
+      return { status: 'kept', runId, taskId };
+    }
+    if (task.kind !== 'wait' || task.status !== 'waiting') throw notWaiting();
+    const def = engine.lookup(run.workflow, run.version);
+    if (!def) throw engine.versionNotRegistered(run);
+    exec = await engine.load(run, def, history);
+    const unpin = exec.pin();
+    try {
+      await exec.quiet();
+      if (!exec.isWaiting(taskId)) throw notWaiting();
+      await exec.resumeWaits(new Map([[taskId, data]]), by);
+    } finally {
+      unpin();
+    }
+    return { status: 'resumed', runId, taskId };
+  });
+}
+
+/**
+ * Resumes the whole run: ends an operator pause, and with `data` resumes every waiting
+ * task, all or nothing: one payload for all, or an object keyed by task id.
+ */
+export async function resumeRun(
+  engine: EngineInternals,
+  runId: string,
+  data?: unknown,
+  options: ResumeTaskOptions = {},
+): Promise<Run> {
+  engine.assertOpen();
+  checkId('runId', runId);
+  if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
+  if (options.by !== undefined && typeof options.by !== 'string')
+    throw typeError('options.by must be a string');
+  if (data !== undefined) assertSerializable(data, 'data');
+  const by = options.by ?? null;
+  return engine.lock.run(runId, async () => {
+    const run = await engine.store.getRun(runId);
+    if (!run) throw notFound(runId);
+    if (TERMINAL_STATUSES.has(run.status)) {
+      throw new CairnError(
+        'INVALID_TRANSITION',
+        `Run ${runId} is ${run.status}; there is nothing to resume`,
+        {
+          details: { runId, status: run.status },
+        },
+      );
+    }
+    let exec = engine.active.get(runId);
+    let loaded = false;
+    if (!exec) {
+      const page = await engine.store.listWaiting({ runId, limit: 1000 });
+      // A damaged waiting task: its error (naming the key), not "the run is not paused".
+      if (page.corrupt[0] !== undefined) throw page.corrupt[0].error;
+      const waiting = page.items;
+      if (!run.pauseRequested && (data === undefined || waiting.length === 0)) {
+        throw notPaused(engine, run, waiting.length > 0);
+      }
+      const def = engine.lookup(run.workflow, run.version);
+      if (!def) throw engine.versionNotRegistered(run);
+      exec = await engine.load(run, def);
+      loaded = true;
+    }
+    const unpin = exec.pin();
+    try {
+      // A run just loaded first replays up to where it stopped. A run already in memory is
+      // taken as it is: waiting for its steps in flight would hold the run's lock (and so
+      // pause and cancel) for as long as they take.
+      if (loaded) await exec.quiet();
+      const waiting = exec.waitingTaskIds();
+      const operator = exec.run.pauseRequested;
+      if (data !== undefined && waiting.length > 0) {
+        const payloads = new Map<string, unknown>();
+        const keyed =
+          typeof data === 'object' &&
+          data !== null &&
+          !Array.isArray(data) &&
+          Object.keys(data).length > 0 &&
+          Object.keys(data).every((k) => waiting.includes(k));
+        for (const taskId of waiting) {
+          if (keyed) {
+            if (Object.hasOwn(data, taskId))
+              payloads.set(taskId, (data as Record<string, unknown>)[taskId]);
+          } else {
+            payloads.set(taskId, data);
+          }
+        }
+        exec.validateResume(payloads);
+        // Waits first: if the store refuses a payload (too large), the pause stays too.
+        await exec.resumeWaits(payloads, by);
+        if (operator) {
+          await exec.clearPause();
+          engine.events.emit('run:resumed', { runId, workflow: run.workflow });
+        }
+      } else if (operator) {
+        await exec.clearPause();
+        engine.events.emit('run:resumed', { runId, workflow: run.workflow });
+      } else {
+        throw notPaused(engine, exec.run, waiting.length > 0);
+      }
+      engine.timers.release(runId);
+    } finally {
+      unpin();
+    }
+    return exec.run;
+  });
+}
+
+export function notPaused(engine: EngineInternals, run: Run, waiting: boolean): CairnError {
+  return waiting
+    ? new CairnError(
+        'INVALID_RESUME_INPUT',
+        `Run ${run.id} waits for input: pass the data to resume it with`,
+        {
+          details: { runId: run.id, issues: [] },
+        },
+      )
+    : new CairnError('NOT_PAUSED', `Run ${run.id} is ${run.status} and not paused`, {
+        details: { runId: run.id, status: run.status },
+      });
+}
+
+/**
+ * Operator pause: no new task starts, in-flight steps finish and are checkpointed, then
+ * the run is `paused` (with `pausedTaskId`) and stays so across restarts until resumed.
+ */
+export async function pauseRun(engine: EngineInternals, runId: string): Promise<Run> {
+  engine.assertOpen();
+  checkId('runId', runId);
+  const inMemory = await engine.lock.run(
+    runId,
+    async (): Promise<{ paused: Promise<void> } | null> => {
+      const run = await engine.store.getRun(runId);
+      if (!run) throw notFound(runId);
+      if (TERMINAL_STATUSES.has(run.status)) {
+        throw new CairnError(
+          'INVALID_TRANSITION',
+          `Run ${runId} is ${run.status} and cannot be paused`,
+          {
+            details: { runId, status: run.status },
+          },
+        );
+      }
+      const exec = engine.active.get(runId);
+      if (exec) {
+        const paused = new Promise<void>((resolve) => engine.onPaused(runId, resolve));
+        await exec.requestPause();
+        // Wrapped: returning the promise itself would wait for it inside the lock.
+        return { paused };
+      }
+      if (run.pauseRequested && run.status === 'paused') return null;
+      const tasks = await engine.store.listTasks(runId);
+      const next = tasks.find(
+        (t) => t.status === 'waiting' || t.status === 'sleeping' || t.status === 'running',
+      );
+      const paused =
+        run.status === 'paused'
+          ? { ...run, pauseRequested: true, updatedAt: engine.clock.now() }
+          : transition(run, 'paused', engine.clock.now(), {
+              pausedTaskId: next?.taskId ?? null,
+              pauseRequested: true,
+            });
+      await engine.store[TRUSTED_CHECKPOINT]({ runs: [paused] }, true);
+      engine.events.emit('run:paused', {
+        runId,
+        workflow: run.workflow,
+        pausedTaskId: paused.pausedTaskId,
+        reason: 'operator',
+      });
+      return null;
+    },
+  );
+  if (inMemory) await inMemory.paused;
+  const run = await engine.store.getRun(runId);
+  if (!run) throw notFound(runId);
+  return run;
+}
+
+export async function cancelRun(engine: EngineInternals, runId: string): Promise<Run> {
+  const children: string[] = [];
+  const result = await engine.lock.run(runId, async () => {
+    const run = await engine.store.getRun(runId);
+    if (!run) throw notFound(runId);
+    if (run.status === 'cancelled') return run;
+    if (TERMINAL_STATUSES.has(run.status)) {
+      throw new CairnError(
+        'INVALID_TRANSITION',
+        `Run ${runId} is ${run.status} and cannot be cancelled`,
+        {
+          details: { runId, status: run.status },
+        },
+      );
+    }
+    const exec = engine.active.get(runId);
+    if (exec) {
+      await exec.cancel();
+      return exec.run;
+    }
+    const now = engine.clock.now();
+    const tasks = (await engine.store.listTasks(runId)).filter(
+      (t) => t.status === 'running' || t.status === 'waiting' || t.status === 'sleeping',
+    );
+    for (const t of tasks) {
+      if (t.kind === 'child' && t.childRunId) children.push(t.childRunId);
+    }
+    const ended = tasks.map((t) => ({
+      ...t,
+      status: 'cancelled' as const,
+      endedAt: now,
+      durationMs: elapsed(t.startedAt, now),
+    }));
+    const cancelled = transition(run, 'cancelled', now, {
+      error: toErrorInfo(new CairnError('CANCELLED', `Run ${runId} was cancelled`)),
+    });
+    await engine.store[TRUSTED_CHECKPOINT]({ runs: [cancelled], tasks: ended }, true);
+    engine.events.emit('run:cancelled', { runId, workflow: run.workflow });
+    engine.timers.release(runId);
+    engine.notifyFinished(cancelled);
+    return cancelled;
+  });
+  for (const child of children) await cancelRun(engine, child).catch(() => undefined);
+  return result;
+}

@@ -1,0 +1,188 @@
+/**
+ * Recovery and timer dispatch: when the engine starts, every `queued` and `running` run is
+ * loaded and replayed from its checkpoints; when a durable timer falls due for a run not in
+ * memory, the run is loaded so the timer can fire.
+ */
+import {
+  CairnError,
+  TERMINAL_STATUSES,
+  TRUSTED_CHECKPOINT,
+  type Page,
+  type Run,
+  type Store,
+  type Task,
+  type Timer,
+} from '@cairn/store';
+import type { Clock } from './clock.js';
+import { toErrorInfo } from './errors.js';
+import type { Emitter } from './events.js';
+import { elapsed, type RunExecution } from './execution.js';
+import { timerIsDue } from './engine-support.js';
+import type { KeyedLock } from './lock.js';
+import { transition } from './status.js';
+import type { TimerService, TimerVerdict } from './timers.js';
+import type { AnyWorkflow } from './workflow.js';
+
+/** What recovery needs from the engine (its private state, handed over by reference). */
+export interface EngineInternals {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly events: Emitter;
+  readonly lock: KeyedLock;
+  readonly active: ReadonlyMap<string, RunExecution>;
+  readonly maxRecoveries: number;
+  lookup(name: string, version: string): AnyWorkflow | undefined;
+  versionNotRegistered(run: Run): CairnError;
+  launch(run: Run, def: AnyWorkflow, history: readonly Task[], started: boolean): RunExecution;
+  load(run: Run, def: AnyWorkflow, history?: readonly Task[]): Promise<RunExecution>;
+  notifyFinished(run: Run, error?: unknown): void;
+  cancel(runId: string): Promise<Run>;
+  assertOpen(): void;
+  /** Calls `fn` once the run is paused (or ends). */
+  onPaused(runId: string, fn: () => void): void;
+  readonly timers: TimerService;
+}
+
+export async function dispatchTimer(engine: EngineInternals, timer: Timer): Promise<TimerVerdict> {
+  return engine.lock.run(timer.runId, async () => {
+    const exec = engine.active.get(timer.runId);
+    if (exec) return (await exec.fireTimer(timer.taskId)) ? 'done' : 'skip';
+    let run: Run | undefined;
+    let task: Task | undefined;
+    try {
+      run = await engine.store.getRun(timer.runId);
+      if (!run || TERMINAL_STATUSES.has(run.status)) {
+        if (!run) staleTimer(engine, timer, 'its run does not exist');
+        return 'skip';
+      }
+      if (run.pauseRequested) return 'skip';
+      task = await engine.store.getTask(timer.runId, timer.taskId);
+    } catch (error) {
+      if (!(error instanceof CairnError)) throw error;
+      engine.events.emit('problem', { runId: timer.runId, error });
+      return 'skip';
+    }
+    // Loading the run for a timer its task does not have would find nothing to fire, evict
+    // the run, release the timer and load it again, forever.
+    if (!timerIsDue(task, engine.clock.now())) {
+      staleTimer(engine, timer, 'its task is not sleeping or waiting until then');
+      return 'skip';
+    }
+    const def = engine.lookup(run.workflow, run.version);
+    if (!def) {
+      engine.events.emit('problem', { runId: run.id, error: engine.versionNotRegistered(run) });
+      return 'skip';
+    }
+    await engine.load(run, def);
+    return 'skip';
+  });
+}
+
+/** A timer entry that names no due task: reported and left alone (`verify()` shows it too). */
+function staleTimer(engine: EngineInternals, timer: Timer, why: string): void {
+  engine.events.emit('problem', {
+    runId: timer.runId,
+    error: new CairnError(
+      'CORRUPT_RECORD',
+      `A timer for task "${timer.taskId}" of run ${timer.runId} is not in step with its records: ${why}; it is ignored`,
+      { details: { runId: timer.runId, taskId: timer.taskId, at: timer.at } },
+    ),
+  });
+}
+
+export async function recoverAll(engine: EngineInternals): Promise<void> {
+  for (const status of ['running', 'queued'] as const) {
+    let cursor: string | null = null;
+    do {
+      const page: Page<Run> = await engine.store.listRuns({ status, limit: 500, cursor });
+      for (const bad of page.corrupt) {
+        engine.events.emit('problem', {
+          runId: bad.key.split('/').pop() ?? bad.key,
+          error: bad.error,
+        });
+      }
+      for (const run of page.items) {
+        try {
+          await recover(engine, run);
+        } catch (error) {
+          const problem =
+            error instanceof CairnError
+              ? error
+              : new CairnError('CORRUPT_RECORD', `Run ${run.id} could not be recovered`, {
+                  cause: error,
+                });
+          engine.events.emit('problem', { runId: run.id, error: problem });
+        }
+      }
+      cursor = page.cursor;
+    } while (cursor !== null);
+  }
+}
+
+async function recover(engine: EngineInternals, stored: Run): Promise<void> {
+  // Children of a run failed here are cancelled once its lock is released.
+  const orphans: string[] = [];
+  await engine.lock.run(stored.id, async () => {
+    if (engine.active.has(stored.id)) return;
+    const def = engine.lookup(stored.workflow, stored.version);
+    if (!def) throw engine.versionNotRegistered(stored);
+    const tasks = await engine.store.listTasks(stored.id);
+    let run = stored;
+    if (run.status === 'queued') {
+      run = transition(run, 'running', engine.clock.now());
+    } else {
+      const interrupted =
+        tasks.some((t) => t.kind === 'step' && t.status === 'running') ||
+        !tasks.some(
+          (t) =>
+            t.status === 'waiting' ||
+            t.status === 'sleeping' ||
+            (t.kind === 'child' && t.status === 'running'),
+        );
+      if (interrupted) {
+        const recoveries = run.recoveries + 1;
+        const max = def.maxRecoveries ?? engine.maxRecoveries;
+        if (recoveries > max) {
+          const now = engine.clock.now();
+          const error = new CairnError(
+            'MAX_RECOVERIES_EXCEEDED',
+            `Run ${run.id} was interrupted ${recoveries} times (the limit is ${max}); it is failed so it cannot crash the process again`,
+            { details: { runId: run.id, recoveries, maxRecoveries: max } },
+          );
+          const ended = tasks
+            .filter(
+              (t) => t.status === 'running' || t.status === 'waiting' || t.status === 'sleeping',
+            )
+            .map((t) => ({
+              ...t,
+              status: 'cancelled' as const,
+              endedAt: now,
+              durationMs: elapsed(t.startedAt, now),
+            }));
+          const failed = transition(run, 'failed', now, {
+            error: toErrorInfo(error),
+            recoveries,
+          });
+          await engine.store[TRUSTED_CHECKPOINT]({ runs: [failed], tasks: ended }, true);
+          engine.events.emit('run:failed', {
+            runId: run.id,
+            workflow: run.workflow,
+            error: failed.error!,
+          });
+          engine.notifyFinished(failed);
+          for (const t of ended) if (t.kind === 'child' && t.childRunId) orphans.push(t.childRunId);
+          return;
+        }
+        run = { ...run, recoveries, updatedAt: engine.clock.now() };
+      }
+    }
+    if (run !== stored) await engine.store[TRUSTED_CHECKPOINT]({ runs: [run] }, true);
+    engine.events.emit('run:recovered', {
+      runId: run.id,
+      workflow: run.workflow,
+      recoveries: run.recoveries,
+    });
+    engine.launch(run, def, tasks, stored.status === 'queued');
+  });
+  for (const child of orphans) await engine.cancel(child).catch(() => undefined);
+}
