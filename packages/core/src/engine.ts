@@ -15,6 +15,7 @@ import {
   type Page,
   type Run,
   type RunDetail,
+  type InboxEntry,
   type Task,
   type Timer,
   type UsageQuery,
@@ -167,8 +168,8 @@ export class Engine {
       maxRecoveries: this.#maxRecoveries,
       lookup: (name, version) => this.#lookup(name, version),
       versionNotRegistered: (run) => this.#versionNotRegistered(run),
-      launch: (run, def, history, started) => this.#launch(run, def, history, started),
-      load: (run, def, history) => this.#load(run, def, history),
+      launch: (run, def, history, started, kept) => this.#launch(run, def, history, started, kept),
+      load: (run, def, history, kept) => this.#load(run, def, history, kept),
       notifyFinished: (run, error) => this.#notifyFinished(run, error),
       cancel: (runId) => this.#cancel(runId),
       assertOpen: () => this.#assertOpen(),
@@ -548,8 +549,14 @@ export class Engine {
   // --- executing ---------------------------------------------------------------------------
 
   /** Executes a run in memory; `started` when it starts for the first time (not a reload). */
-  #launch(run: Run, def: AnyWorkflow, history: readonly Task[], started: boolean): RunExecution {
-    const exec = new RunExecution(this.#host, def, run, history);
+  #launch(
+    run: Run,
+    def: AnyWorkflow,
+    history: readonly Task[],
+    started: boolean,
+    kept: readonly InboxEntry[] = [],
+  ): RunExecution {
+    const exec = new RunExecution(this.#host, def, run, history, kept);
     this.#active.set(run.id, exec);
     if (started) {
       this.#events.emit('run:started', {
@@ -564,9 +571,18 @@ export class Engine {
     return exec;
   }
 
-  async #load(run: Run, def: AnyWorkflow, history?: readonly Task[]): Promise<RunExecution> {
-    const tasks = history ?? (await this.#store.listTasks(run.id));
-    const exec = this.#launch(run, def, tasks, false);
+  async #load(
+    run: Run,
+    def: AnyWorkflow,
+    history?: readonly Task[],
+    kept?: readonly InboxEntry[],
+  ): Promise<RunExecution> {
+    // A run's history and its inbox are read together.
+    const [tasks, inbox] = await Promise.all([
+      history ?? this.#store.listTasks(run.id),
+      kept ?? this.#store.listInbox(run.id),
+    ]);
+    const exec = this.#launch(run, def, tasks, false, inbox);
     this.#timers.release(run.id);
     return exec;
   }

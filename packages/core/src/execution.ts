@@ -7,6 +7,7 @@ import {
   type Store,
   type Task,
   type TaskKind,
+  type InboxEntry,
 } from '@cairn/store';
 import type { Clock } from './clock.js';
 import type { WorkflowContext } from './context.js';
@@ -100,10 +101,21 @@ export class RunExecution {
   readonly abort = new AbortController();
   readonly ctx: WorkflowContext;
 
-  constructor(host: ExecutionHost, def: AnyWorkflow, run: Run, history: readonly Task[]) {
+  /**
+   * `kept`: the run's inbox as stored (input sent for waits not reached yet), read with its
+   * history so that reaching a wait needs no read.
+   */
+  constructor(
+    host: ExecutionHost,
+    def: AnyWorkflow,
+    run: Run,
+    history: readonly Task[],
+    kept: readonly InboxEntry[] = [],
+  ) {
     this.host = host;
     this.def = def;
     this.run = run;
+    for (const entry of kept) this.inbox.set(entry.taskId, entry.data);
     for (const task of history) {
       this.tasks.set(task.taskId, task);
       if (!task.taskId.startsWith('$')) this.unconsumed.add(task.taskId);

@@ -83,8 +83,11 @@ export async function resumeTask(
       }
       return { status: 'resumed', runId, taskId };
     }
-    // One read of the run's tasks serves both the check and the replay.
-    const history = await engine.store.listTasks(runId);
+    // One read of the run's tasks (and inbox) serves both the check and the replay.
+    const [history, kept] = await Promise.all([
+      engine.store.listTasks(runId),
+      engine.store.listInbox(runId),
+    ]);
     const task = history.find((t) => t.taskId === taskId);
     if (TERMINAL_STATUSES.has(run.status)) {
       if (task) throw notWaiting();
@@ -99,7 +102,7 @@ export async function resumeTask(
     if (task.kind !== 'wait' || task.status !== 'waiting') throw notWaiting();
     const def = engine.lookup(run.workflow, run.version);
     if (!def) throw engine.versionNotRegistered(run);
-    exec = await engine.load(run, def, history);
+    exec = await engine.load(run, def, history, kept);
     const unpin = exec.pin();
     try {
       await exec.quiet();

@@ -7,6 +7,7 @@ import {
   CairnError,
   TERMINAL_STATUSES,
   TRUSTED_CHECKPOINT,
+  type InboxEntry,
   type Page,
   type Run,
   type Store,
@@ -33,8 +34,19 @@ export interface EngineInternals {
   readonly maxRecoveries: number;
   lookup(name: string, version: string): AnyWorkflow | undefined;
   versionNotRegistered(run: Run): CairnError;
-  launch(run: Run, def: AnyWorkflow, history: readonly Task[], started: boolean): RunExecution;
-  load(run: Run, def: AnyWorkflow, history?: readonly Task[]): Promise<RunExecution>;
+  launch(
+    run: Run,
+    def: AnyWorkflow,
+    history: readonly Task[],
+    started: boolean,
+    kept?: readonly InboxEntry[],
+  ): RunExecution;
+  load(
+    run: Run,
+    def: AnyWorkflow,
+    history?: readonly Task[],
+    kept?: readonly InboxEntry[],
+  ): Promise<RunExecution>;
   notifyFinished(run: Run, error?: unknown): void;
   cancel(runId: string): Promise<Run>;
   assertOpen(): void;
@@ -126,7 +138,10 @@ async function recover(engine: EngineInternals, stored: Run): Promise<void> {
     if (engine.active.has(stored.id)) return;
     const def = engine.lookup(stored.workflow, stored.version);
     if (!def) throw engine.versionNotRegistered(stored);
-    const tasks = await engine.store.listTasks(stored.id);
+    const [tasks, kept] = await Promise.all([
+      engine.store.listTasks(stored.id),
+      engine.store.listInbox(stored.id),
+    ]);
     let run = stored;
     if (run.status === 'queued') {
       run = transition(run, 'running', engine.clock.now());
@@ -182,7 +197,7 @@ async function recover(engine: EngineInternals, stored: Run): Promise<void> {
       workflow: run.workflow,
       recoveries: run.recoveries,
     });
-    engine.launch(run, def, tasks, stored.status === 'queued');
+    engine.launch(run, def, tasks, stored.status === 'queued', kept);
   });
   for (const child of orphans) await engine.cancel(child).catch(() => undefined);
 }

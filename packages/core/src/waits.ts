@@ -161,22 +161,19 @@ export function parseRecorded(
   );
 }
 
+/**
+ * Input kept for `taskId` (sent before the wait was reached). The execution holds the run's
+ * inbox in memory (loaded with its history, and mirrored by `resumeTask`), so no read is
+ * needed; the store entry is deleted by the checkpoint that consumes it.
+ */
 export async function takeEarlyInput(
   exec: RunExecution,
   taskId: string,
 ): Promise<{ found: boolean; data?: unknown }> {
-  if (exec.inbox.has(taskId)) {
-    const data = exec.inbox.get(taskId);
-    exec.inbox.delete(taskId);
-    return { found: true, data };
-  }
-  const entry = await exec.host.store.getInbox(exec.run.id, taskId);
-  if (exec.inbox.has(taskId)) {
-    const data = exec.inbox.get(taskId);
-    exec.inbox.delete(taskId);
-    return { found: true, data };
-  }
-  return entry === undefined ? { found: false } : { found: true, data: entry.data };
+  if (!exec.inbox.has(taskId)) return { found: false };
+  const data = exec.inbox.get(taskId);
+  exec.inbox.delete(taskId);
+  return { found: true, data };
 }
 
 export function completeWait(

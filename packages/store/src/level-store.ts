@@ -51,6 +51,9 @@ import {
 import { z } from 'zod';
 
 const EMPTY = new Uint8Array(0);
+/** classic-level's sync option (abstract-level's types do not name it). */
+const SYNC = { sync: true } as object;
+const NO_SYNC = { sync: false } as object;
 const LOG_SEQ_KEY = metaKey('logSeq');
 const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
 
@@ -184,13 +187,13 @@ export abstract class LevelBackedStore extends Store {
   }
 
   async #writeBatch(entries: ReadonlyMap<string, WriteValue>, sync: boolean): Promise<void> {
-    const db = this.level;
-    const batch = db.batch();
+    // A chained batch, even for one entry: measured faster here than put() or batch([...]).
+    const batch = this.level.batch();
     for (const [k, v] of entries) {
       if (v === null) batch.del(k);
       else batch.put(k, v);
     }
-    await batch.write({ sync });
+    await batch.write(sync ? SYNC : NO_SYNC);
   }
 
   #write(
