@@ -199,6 +199,7 @@ async function w4(): Promise<void> {
       open_ms: Math.round(big.open_ms),
       list_ms: +big.list_ms.toFixed(1),
       resume_all_ms: Math.round(big.resume_ms),
+      listed: big.listed,
       small_open_ms: Math.round(small.open_ms),
       small_list_ms: +small.list_ms.toFixed(1),
       small_resume_all_ms: Math.round(small.resume_ms),

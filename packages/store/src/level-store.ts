@@ -404,7 +404,14 @@ export abstract class LevelBackedStore extends Store {
     let last: string | null = null;
     let more = false;
     try {
-      const keys = await it.nextv(query.limit + 1);
+      // nextv() may return fewer keys than asked (classic-level caps each call by size):
+      // read until the page is full or the range is done.
+      const keys: string[] = [];
+      while (keys.length <= query.limit) {
+        const next = await it.nextv(query.limit + 1 - keys.length);
+        if (next.length === 0) break;
+        keys.push(...next);
+      }
       more = keys.length > query.limit;
       const page = keys.slice(0, query.limit);
       const taskKeys = page.map((k) => {

@@ -186,6 +186,32 @@ export function indexTests(ctx: SuiteContext): void {
     }
   });
 
+  it('listWaiting fills a large page (a backend may read keys in smaller chunks)', async () => {
+    const store = await ctx.open();
+    const runs: Run[] = [];
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 700; i++) {
+      const run = makeRun({ status: 'paused' });
+      runs.push(run);
+      writes.push(
+        store.checkpoint({
+          runs: [run],
+          tasks: [makeWait(run, { taskId: `approval-from-a-rather-long-task-name-${i}` })],
+        }),
+      );
+    }
+    await Promise.all(writes);
+    const page = await store.listWaiting({ limit: 1000 });
+    expect(page.items).toHaveLength(700);
+    expect(page.cursor).toBeNull();
+    const first = await store.listWaiting({ limit: 650 });
+    expect(first.items).toHaveLength(650);
+    expect(first.cursor).not.toBeNull();
+    const rest = await store.listWaiting({ limit: 650, cursor: first.cursor });
+    expect(rest.items).toHaveLength(50);
+    expect(new Set([...first.items, ...rest.items].map((t) => t.runId)).size).toBe(700);
+  });
+
   it('a resumed or timed-out wait leaves listWaiting', async () => {
     const store = await ctx.open();
     const run = makeRun({ status: 'paused' });
