@@ -101,9 +101,13 @@ async function main(): Promise<void> {
   if (second.code !== 0) throw new Error(`process 2 failed (${second.code ?? second.signal})`);
   heading('Done');
   say('The run paused in one process and completed in another: nothing was held in memory,');
+  say('and the invalid approval changed nothing.');
+  say();
   say(
-    'and the invalid approval changed nothing. Other examples: pnpm --filter @cairn/examples run',
+    `Look at the store:   ${bold('npx -y pnpm@10 -s cairn runs --store packages/examples/.cairn')}`,
   );
+  say(`More examples:       ${bold('npx -y pnpm@10 --filter @cairn/examples run <name>')}`);
+  say(dim('                     (order, llm, contract, crash-recovery)'));
 }
 
 main().catch((error: unknown) => {
