@@ -3,6 +3,7 @@ import { CairnError, assertSerializable, uuidv7, type Run } from '@cairn/store';
 import type { ChildOptions } from './context.js';
 import type { Workflow } from './workflow.js';
 import { FINAL_TASK, typeError, checkName, elapsed } from './execution-support.js';
+import { newRun, newTask } from './new-records.js';
 import type { RunExecution } from './execution.js';
 
 export async function runChild<I, O>(
@@ -57,44 +58,26 @@ export async function runChild<I, O>(
       const now = exec.host.clock.now();
       const childRunId = uuidv7(now);
       const tags = [...(options.tags ?? [])].map(String);
-      const childRun: Run = {
+      const childRun = newRun({
         id: childRunId,
-        workflow: wf.name,
-        version: wf.version,
+        def: wf,
         namespace: exec.run.namespace,
-        status: 'running',
-        isPaused: false,
-        pausedTaskId: null,
-        pauseRequested: false,
         input: parsed.data,
-        error: null,
-        createdAt: now,
-        startedAt: now,
-        updatedAt: now,
-        endedAt: null,
-        parentRunId: exec.run.id,
-        parentTaskId: taskId,
-        depth: exec.run.depth + 1,
-        recoveries: 0,
+        now,
+        parent: { runId: exec.run.id, taskId, depth: exec.run.depth },
         tags,
-      };
-      task = {
-        runId: exec.run.id,
+      });
+      task = newTask(exec, {
         taskId,
         kind: 'child',
         seq,
         status: 'running',
         attempt: 1,
-        attempts: [],
-        error: null,
         startedAt: now,
-        endedAt: null,
-        durationMs: null,
         group,
-        parentTaskId: null,
         meta: { workflow: wf.name, version: wf.version },
         childRunId,
-      };
+      });
       exec.tasks.set(taskId, task);
       await exec.write({ runs: [childRun], tasks: [task] });
       exec.host.events.emit('task:started', {

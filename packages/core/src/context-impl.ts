@@ -1,7 +1,8 @@
 /** The `WorkflowContext` a workflow function receives, and the recorded values and logs behind it. */
-import { TRUSTED_CHECKPOINT, faults, uuidv7, type LogLevel, type Task } from '@cairn/store';
+import { TRUSTED_CHECKPOINT, faults, uuidv7, type LogLevel } from '@cairn/store';
 import type { WorkflowContext } from './context.js';
 import { typeError } from './execution-support.js';
+import { newTask } from './new-records.js';
 import { runStep } from './steps.js';
 import { waitForInput } from './waits.js';
 import { sleepTask } from './sleeps.js';
@@ -45,23 +46,18 @@ export function recordValue<T>(
   if (hist && hist.status === 'completed') return hist.output as T;
   const value = make();
   const now = exec.host.clock.now();
-  const task: Task = {
-    runId: exec.run.id,
+  const task = newTask(exec, {
     taskId,
     kind: 'step',
     seq,
     status: 'completed',
-    attempt: 1,
-    attempts: [],
     output: value,
-    error: null,
     startedAt: now,
     endedAt: now,
     durationMs: 0,
     group,
-    parentTaskId: null,
     meta: { recorded: kind },
-  };
+  });
   exec.tasks.set(taskId, task);
   // Not synced on its own: anything that depends on the value is written after it.
   exec.host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((error: unknown) => {

@@ -26,6 +26,7 @@ import { systemClock, type Clock } from './clock.js';
 import { fromErrorInfo } from './errors.js';
 import { Emitter, type EngineEventName, type Listener } from './events.js';
 import { RunExecution, type ExecutionHost } from './execution.js';
+import { newRun } from './new-records.js';
 import { KeyedLock } from './lock.js';
 import { DEFAULT_RETRY, retryPolicy, type RetryPolicy } from './retry.js';
 import { TimerService, type TimerVerdict } from './timers.js';
@@ -304,27 +305,14 @@ export class Engine {
         }
       }
       const now = this.#clock.now();
-      const run: Run = {
+      const run = newRun({
         id,
-        workflow: def.name,
-        version: def.version,
+        def,
         namespace,
-        status: 'running',
-        isPaused: false,
-        pausedTaskId: null,
-        pauseRequested: false,
         input: parsed.data,
-        error: null,
-        createdAt: now,
-        startedAt: now,
-        updatedAt: now,
-        endedAt: null,
-        parentRunId: null,
-        parentTaskId: null,
-        depth: 0,
-        recoveries: 0,
+        now,
         tags: [...(options.tags ?? [])],
-      };
+      });
       // A generated id is new (UUIDv7): no need to read before writing.
       if (options.id === undefined) await this.#store[TRUSTED_CHECKPOINT]({ runs: [run] }, true);
       else await this.#store.createRun(run);

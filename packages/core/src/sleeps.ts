@@ -4,6 +4,7 @@ import { toMs, type Duration } from './duration.js';
 import { toErrorInfo } from './errors.js';
 import { transition } from './status.js';
 import { FINAL_TASK, checkName, elapsed } from './execution-support.js';
+import { newTask } from './new-records.js';
 import type { RunExecution } from './execution.js';
 
 export async function sleepTask(
@@ -24,23 +25,17 @@ export async function sleepTask(
     let task = hist;
     if (!task) {
       const now = exec.host.clock.now();
-      task = {
-        runId: exec.run.id,
+      task = newTask(exec, {
         taskId,
         kind: 'sleep',
         seq,
         status: 'sleeping',
         attempt: 1,
-        attempts: [],
-        error: null,
         startedAt: now,
-        endedAt: null,
-        durationMs: null,
         group,
-        parentTaskId: null,
         meta: { durationMs: ms },
         wakeAt: now + ms,
-      };
+      });
       exec.tasks.set(taskId, task);
       await exec.write({ tasks: [task] });
     }

@@ -19,6 +19,7 @@ import {
   isThenable,
   type AttemptOutcome,
 } from './execution-support.js';
+import { newTask } from './new-records.js';
 import type { RunExecution } from './execution.js';
 
 export async function runStep<T>(
@@ -46,23 +47,17 @@ export async function runStep<T>(
   await exec.gate(taskId, hist === undefined);
   const task: Task = hist
     ? { ...hist, status: 'running', error: null, endedAt: null, durationMs: null }
-    : {
-        runId: exec.run.id,
+    : newTask(exec, {
         taskId,
         kind: 'step',
         seq,
         status: 'running',
         attempt: 0,
-        attempts: [],
-        error: null,
         startedAt: exec.host.clock.now(),
-        endedAt: null,
-        durationMs: null,
         group,
-        parentTaskId: null,
         meta:
           options.meta !== undefined && typeof options.meta === 'object' ? { ...options.meta } : {},
-      };
+      });
   exec.tasks.set(taskId, task);
   exec.inflight++;
   try {

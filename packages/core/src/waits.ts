@@ -12,6 +12,7 @@ import {
   jsonSchema,
   type PendingWait,
 } from './execution-support.js';
+import { newTask } from './new-records.js';
 import { fireSoon } from './sleeps.js';
 import type { RunExecution } from './execution.js';
 
@@ -53,20 +54,14 @@ export async function waitForInput<S extends z.ZodType>(
     let task = hist;
     if (!task) {
       const now = exec.host.clock.now();
-      task = {
-        runId: exec.run.id,
+      task = newTask(exec, {
         taskId,
         kind: 'wait',
         seq,
         status: 'waiting',
         attempt: 1,
-        attempts: [],
-        error: null,
         startedAt: now,
-        endedAt: null,
-        durationMs: null,
         group,
-        parentTaskId: null,
         meta: {
           onTimeout: onTimeout === 'fail' ? 'fail' : 'default',
           ...(options.description === undefined ? {} : { description: options.description }),
@@ -74,7 +69,7 @@ export async function waitForInput<S extends z.ZodType>(
         schema: jsonSchema(schema),
         timeoutAt: timeoutMs === undefined ? null : now + timeoutMs,
         resumedBy: null,
-      };
+      });
       exec.tasks.set(taskId, task);
     }
     // Input sent before the wait was reached (or, for a recorded wait, before a crash
