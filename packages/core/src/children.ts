@@ -39,7 +39,8 @@ export async function runChild<I, O>(
   }
   const { taskId, seq, hist, group } = exec.claim(name, 'child');
   if (hist && FINAL_TASK.has(hist.status)) return exec.replayed(hist) as O;
-  await exec.gate(taskId, hist === undefined);
+  const held = exec.gate(taskId, hist === undefined);
+  if (held) await held;
   exec.inflight++;
   let task = hist;
   try {

@@ -191,19 +191,29 @@ export class RunExecution {
    * Holds a call while the run must not start new work: an operator pause, the engine
    * closing, or (for a call history does not have) replay still owing recorded results.
    */
-  async gate(taskId: string, isNew: boolean, pausable = true): Promise<void> {
-    for (;;) {
-      this.assertLive();
-      const hold =
-        (pausable && this.run.pauseRequested) ||
-        this.host.closing() ||
-        (isNew && this.unconsumed.size > 0);
-      if (!hold) return;
+  gate(taskId: string, isNew: boolean, pausable = true): Promise<void> | undefined {
+    this.assertLive();
+    // The common case returns nothing to wait for: no promise, no extra turn.
+    if (!this.#mustHold(isNew, pausable)) return undefined;
+    return this.#hold(taskId, isNew, pausable);
+  }
+
+  #mustHold(isNew: boolean, pausable: boolean): boolean {
+    return (
+      (pausable && this.run.pauseRequested) ||
+      this.host.closing() ||
+      (isNew && this.unconsumed.size > 0)
+    );
+  }
+
+  async #hold(taskId: string, isNew: boolean, pausable: boolean): Promise<void> {
+    do {
       await new Promise<void>((resolve, reject) => {
         this.held.push({ taskId, isNew, resolve, reject });
         this.scheduleCheck();
       });
-    }
+      this.assertLive();
+    } while (this.#mustHold(isNew, pausable));
   }
 
   releaseHeld(): void {

@@ -19,7 +19,8 @@ export async function sleepTask(
     exec.replayed(hist);
     return;
   }
-  await exec.gate(taskId, hist === undefined);
+  const held = exec.gate(taskId, hist === undefined);
+  if (held) await held;
   exec.inflight++;
   try {
     let task = hist;

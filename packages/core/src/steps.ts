@@ -44,7 +44,8 @@ export async function runStep<T>(
   if (typeof options.meta === 'object') assertSerializable(options.meta, 'step meta');
   const { taskId, seq, hist, group } = exec.claim(name, 'step');
   if (hist && FINAL_TASK.has(hist.status)) return exec.replayed(hist) as T;
-  await exec.gate(taskId, hist === undefined);
+  const held = exec.gate(taskId, hist === undefined);
+  if (held) await held;
   const task: Task = hist
     ? { ...hist, status: 'running', error: null, endedAt: null, durationMs: null }
     : newTask(exec, {
@@ -88,7 +89,8 @@ export async function executeStep<T>(
       if (outcome.started) exec.host.stepEnded();
     }
     await retryDelay(exec, backoff(policy, attempt));
-    await exec.gate(task.taskId, false);
+    const held = exec.gate(task.taskId, false);
+    if (held) await held;
     attempt++;
   }
 }

@@ -48,7 +48,8 @@ export async function waitForInput<S extends z.ZodType>(
   }
   // A wait already recorded starts nothing: an operator pause does not hold it, so input
   // can still be delivered to it (the run stays paused until `resume`).
-  await exec.gate(taskId, hist === undefined, hist === undefined);
+  const held = exec.gate(taskId, hist === undefined, hist === undefined);
+  if (held) await held;
   exec.inflight++;
   try {
     let task = hist;
