@@ -561,7 +561,14 @@ export class RunExecution {
       return;
     }
     for (const childRunId of children) {
-      this.host.cancelRun(childRunId).catch(() => undefined);
+      // Not awaited: each child is cancelled under its own lock, after this run's end.
+      this.host.cancelRun(childRunId).catch((cause: unknown) => {
+        this.host.events.emit('warning', {
+          message: `Child run ${childRunId} could not be cancelled`,
+          runId: childRunId,
+          cause,
+        });
+      });
     }
     const event = { runId: this.run.id, workflow: this.run.workflow };
     if (status === 'completed') {

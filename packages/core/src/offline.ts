@@ -8,9 +8,9 @@ import {
   type Task,
 } from '@cairn/store';
 import { z } from 'zod';
-import { toErrorInfo } from './errors.js';
 import { elapsed } from './execution.js';
 import { KeyedLock } from './lock.js';
+import { cancelRunRecords, operatorPaused } from './run-changes.js';
 import { transition } from './status.js';
 
 /**
@@ -310,19 +310,11 @@ export async function offlinePause(store: Store, runId: string): Promise<Run> {
       );
     }
     if (run.status === 'paused' && run.pauseRequested) return run;
-    const now = clockFor(run);
-    let paused: Run;
-    if (run.status === 'paused') paused = { ...run, pauseRequested: true, updatedAt: now };
-    else {
-      const tasks = await store.listTasks(runId);
-      const next = tasks.find(
-        (t) => t.status === 'waiting' || t.status === 'sleeping' || t.status === 'running',
-      );
-      paused = transition(run, 'paused', now, {
-        pausedTaskId: next?.taskId ?? null,
-        pauseRequested: true,
-      });
-    }
+    const paused = operatorPaused(
+      run,
+      run.status === 'paused' ? [] : await store.listTasks(runId),
+      clockFor(run),
+    );
     await store.checkpoint({ runs: [paused] });
     return paused;
   });
@@ -339,22 +331,10 @@ export async function offlineCancel(store: Store, runId: string): Promise<Run> {
   const result = await locked(store, runId, async () => {
     const run = await load(store, runId);
     if (run.status === 'cancelled') return run;
-    const now = clockFor(run);
-    const cancelled = transition(run, 'cancelled', now, {
-      error: toErrorInfo(new CairnError('CANCELLED', `Run ${runId} was cancelled`)),
-    });
-    const pending = (await store.listTasks(runId)).filter(
-      (t) => t.status === 'running' || t.status === 'waiting' || t.status === 'sleeping',
-    );
-    for (const t of pending) if (t.kind === 'child' && t.childRunId) children.push(t.childRunId);
-    const ended = pending.map((t): Task => ({
-      ...t,
-      status: 'cancelled',
-      endedAt: now,
-      durationMs: elapsed(t.startedAt, now),
-    }));
-    await store.checkpoint({ runs: [cancelled], tasks: ended });
-    return cancelled;
+    const ended = cancelRunRecords(run, await store.listTasks(runId), clockFor(run));
+    children.push(...ended.children);
+    await store.checkpoint({ runs: [ended.run], tasks: ended.tasks });
+    return ended.run;
   });
   for (const child of children) {
     await offlineCancel(store, child).catch((error: unknown) => {

@@ -13,10 +13,8 @@ import {
 } from '@cairn/store';
 import type { ResumeTaskOptions, ResumeTaskResult } from './engine-types.js';
 import { checkId, notFound, typeError } from './engine-support.js';
-import { toErrorInfo } from './errors.js';
-import { elapsed } from './execution.js';
-import type { EngineInternals } from './recovery.js';
-import { transition } from './status.js';
+import { cancelChildren, type EngineInternals } from './recovery.js';
+import { cancelRunRecords, operatorPaused } from './run-changes.js';
 
 // --- operating on runs ---------------------------------------------------------------------
 /**
@@ -248,16 +246,7 @@ export async function pauseRun(engine: EngineInternals, runId: string): Promise<
       }
       if (run.pauseRequested && run.status === 'paused') return null;
       const tasks = await engine.store.listTasks(runId);
-      const next = tasks.find(
-        (t) => t.status === 'waiting' || t.status === 'sleeping' || t.status === 'running',
-      );
-      const paused =
-        run.status === 'paused'
-          ? { ...run, pauseRequested: true, updatedAt: engine.clock.now() }
-          : transition(run, 'paused', engine.clock.now(), {
-              pausedTaskId: next?.taskId ?? null,
-              pauseRequested: true,
-            });
+      const paused = operatorPaused(run, tasks, engine.clock.now());
       await engine.store[TRUSTED_CHECKPOINT]({ runs: [paused] }, true);
       engine.events.emit('run:paused', {
         runId,
@@ -294,28 +283,14 @@ export async function cancelRun(engine: EngineInternals, runId: string): Promise
       await exec.cancel();
       return exec.run;
     }
-    const now = engine.clock.now();
-    const tasks = (await engine.store.listTasks(runId)).filter(
-      (t) => t.status === 'running' || t.status === 'waiting' || t.status === 'sleeping',
-    );
-    for (const t of tasks) {
-      if (t.kind === 'child' && t.childRunId) children.push(t.childRunId);
-    }
-    const ended = tasks.map((t) => ({
-      ...t,
-      status: 'cancelled' as const,
-      endedAt: now,
-      durationMs: elapsed(t.startedAt, now),
-    }));
-    const cancelled = transition(run, 'cancelled', now, {
-      error: toErrorInfo(new CairnError('CANCELLED', `Run ${runId} was cancelled`)),
-    });
-    await engine.store[TRUSTED_CHECKPOINT]({ runs: [cancelled], tasks: ended }, true);
+    const ended = cancelRunRecords(run, await engine.store.listTasks(runId), engine.clock.now());
+    children.push(...ended.children);
+    await engine.store[TRUSTED_CHECKPOINT]({ runs: [ended.run], tasks: ended.tasks }, true);
     engine.events.emit('run:cancelled', { runId, workflow: run.workflow });
     engine.timers.release(runId);
-    engine.notifyFinished(cancelled);
-    return cancelled;
+    engine.notifyFinished(ended.run);
+    return ended.run;
   });
-  for (const child of children) await cancelRun(engine, child).catch(() => undefined);
+  await cancelChildren(engine, children, (child) => cancelRun(engine, child));
   return result;
 }

@@ -17,9 +17,10 @@ import {
 import type { Clock } from './clock.js';
 import { toErrorInfo } from './errors.js';
 import type { Emitter } from './events.js';
-import { elapsed, type RunExecution } from './execution.js';
+import type { RunExecution } from './execution.js';
 import { timerIsDue } from './engine-support.js';
 import type { KeyedLock } from './lock.js';
+import { endRun } from './run-changes.js';
 import { transition } from './status.js';
 import type { TimerService, TimerVerdict } from './timers.js';
 import type { AnyWorkflow } from './workflow.js';
@@ -164,28 +165,15 @@ async function recover(engine: EngineInternals, stored: Run): Promise<void> {
             `Run ${run.id} was interrupted ${recoveries} times (the limit is ${max}); it is failed so it cannot crash the process again`,
             { details: { runId: run.id, recoveries, maxRecoveries: max } },
           );
-          const ended = tasks
-            .filter(
-              (t) => t.status === 'running' || t.status === 'waiting' || t.status === 'sleeping',
-            )
-            .map((t) => ({
-              ...t,
-              status: 'cancelled' as const,
-              endedAt: now,
-              durationMs: elapsed(t.startedAt, now),
-            }));
-          const failed = transition(run, 'failed', now, {
-            error: toErrorInfo(error),
-            recoveries,
-          });
-          await engine.store[TRUSTED_CHECKPOINT]({ runs: [failed], tasks: ended }, true);
+          const ended = endRun(run, tasks, 'failed', toErrorInfo(error), now, { recoveries });
+          await engine.store[TRUSTED_CHECKPOINT]({ runs: [ended.run], tasks: ended.tasks }, true);
           engine.events.emit('run:failed', {
             runId: run.id,
             workflow: run.workflow,
-            error: failed.error!,
+            error: ended.run.error!,
           });
-          engine.notifyFinished(failed);
-          for (const t of ended) if (t.kind === 'child' && t.childRunId) orphans.push(t.childRunId);
+          engine.notifyFinished(ended.run);
+          orphans.push(...ended.children);
           return;
         }
         run = { ...run, recoveries, updatedAt: engine.clock.now() };
@@ -199,5 +187,25 @@ async function recover(engine: EngineInternals, stored: Run): Promise<void> {
     });
     engine.launch(run, def, tasks, stored.status === 'queued', kept);
   });
-  for (const child of orphans) await engine.cancel(child).catch(() => undefined);
+  await cancelChildren(engine, orphans, (child) => engine.cancel(child));
+}
+
+/**
+ * Cancels the children of a run that ended. A child that cannot be cancelled (it ended
+ * meanwhile, or its record is damaged) is reported as a warning; the parent's end stands.
+ */
+export async function cancelChildren(
+  engine: Pick<EngineInternals, 'events'>,
+  children: readonly string[],
+  cancel: (runId: string) => Promise<unknown>,
+): Promise<void> {
+  for (const child of children) {
+    await cancel(child).catch((cause: unknown) => {
+      engine.events.emit('warning', {
+        message: `Child run ${child} could not be cancelled`,
+        runId: child,
+        cause,
+      });
+    });
+  }
 }
