@@ -1,4 +1,4 @@
-import { beforeAll, describe, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../store.js';
 import type { SuiteContext } from './context.js';
 import { makeLog, makeRun, makeTask } from './fixtures.js';
@@ -169,7 +169,8 @@ export function badValueTests(ctx: SuiteContext): void {
     it('a record just under the limit is accepted', async () => {
       const run = makeRun({ input: 'x'.repeat(LIMIT - 1024) });
       await store.createRun(run);
-      await store.deleteRun(run.id);
+      expect(await store.getRun(run.id)).toEqual(run);
+      expect(await store.deleteRun(run.id)).toBe(true);
     });
   });
 }
