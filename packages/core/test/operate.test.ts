@@ -198,3 +198,23 @@ describe('queries on the engine', () => {
     expect(await ids({ until: h.clock.now(), status: 'completed' })).toEqual([a.id]);
   });
 });
+
+describe('queries on the engine with bad arguments', () => {
+  it('are refused with a stable code and change nothing', async () => {
+    h = await Harness.create([llm]);
+    const before = await h.snapshot();
+    const calls: [() => Promise<unknown>, string][] = [
+      [() => h.engine.runDetail(42 as never), 'INVALID_ARGUMENT'],
+      [() => h.engine.runDetail('no-such-run'), 'NOT_FOUND'],
+      [() => h.engine.diagnose('bad\u0001id'), 'INVALID_ARGUMENT'],
+      [() => h.engine.diagnose('no-such-run'), 'NOT_FOUND'],
+      [() => h.engine.usage(undefined as never), 'INVALID_ARGUMENT'],
+      [() => h.engine.usage({ by: 'colour' as never }), 'INVALID_ARGUMENT'],
+      [() => h.engine.usage({ by: 'model', since: 'yesterday' as never }), 'INVALID_ARGUMENT'],
+      [() => h.engine.listRuns({ since: Number.NaN }), 'INVALID_ARGUMENT'],
+      [() => h.engine.listRuns({ tags: 'a' as never }), 'INVALID_ARGUMENT'],
+    ];
+    for (const [call, code] of calls) await expect(call()).rejects.toMatchObject({ code });
+    expect(await h.snapshot()).toEqual(before);
+  });
+});

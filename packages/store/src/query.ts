@@ -1,6 +1,6 @@
 import { CairnError } from './errors.js';
 import { TERMINAL_STATUSES, type LogLine, type Run, type RunStatus, type Task } from './records.js';
-import type { Store } from './store.js';
+import { Store, checkId, typeError } from './store.js';
 
 /**
  * Queries over a store that need no workflow code: what a dashboard, a CLI or an operator
@@ -57,6 +57,8 @@ export async function runDetail(
   runId: string,
   options: RunDetailOptions = {},
 ): Promise<RunDetail> {
+  checkQuery(store, runId, options);
+  if (options.logLimit !== undefined) checkWhole('options.logLimit', options.logLimit, 1);
   const run = await store.getRun(runId);
   if (!run) throw notFound(runId);
   const tasks = await store.listTasks(runId);
@@ -170,6 +172,17 @@ export async function diagnose(
   runId: string,
   options: DiagnoseOptions = {},
 ): Promise<Diagnosis> {
+  checkQuery(store, runId, options);
+  const versions: unknown = options.registeredVersions;
+  if (
+    versions !== undefined &&
+    (!Array.isArray(versions) || versions.some((v) => typeof v !== 'string'))
+  ) {
+    throw typeError('options.registeredVersions must be an array of strings');
+  }
+  if (options.maxRecoveries !== undefined)
+    checkWhole('options.maxRecoveries', options.maxRecoveries, 0);
+  if (options.now !== undefined) checkWhole('options.now', options.now, 0);
   const run = await store.getRun(runId);
   if (!run) throw notFound(runId);
   const now = options.now ?? Date.now();
@@ -301,4 +314,17 @@ export async function diagnose(
     versionRegistered,
     findings,
   };
+}
+
+function checkQuery(store: unknown, runId: unknown, options: unknown): void {
+  if (!(store instanceof Store)) throw typeError('store must be a Store');
+  checkId('runId', runId);
+  if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
+}
+
+function checkWhole(name: string, value: unknown, min: number): void {
+  if (typeof value !== 'number') throw typeError(`${name} must be a number`);
+  if (!Number.isInteger(value) || value < min) {
+    throw new CairnError('INVALID_ARGUMENT', `${name} must be a whole number of at least ${min}`);
+  }
 }
