@@ -416,35 +416,25 @@ export class Engine {
       throw typeError('options must be an object');
     if (options.namespace !== undefined) checkId('options.namespace', options.namespace);
     if (options.workflow !== undefined) checkId('options.workflow', options.workflow);
+    if (options.limit !== undefined && typeof options.limit !== 'number') {
+      throw typeError('options.limit must be a number');
+    }
     const limit = options.limit ?? 100;
     const items: WaitingTask[] = [];
     const corrupt: Page<WaitingTask>['corrupt'] = [];
     const runs = new Map<string, Run | undefined>();
     let cursor = options.cursor ?? null;
-    for (;;) {
+    do {
+      // Each store page asks for no more than the items still wanted, so a page ends exactly
+      // where this one does and its cursor is the one to hand back.
       const page = await this.#store.listWaiting({
         ...(options.runId === undefined ? {} : { runId: options.runId }),
-        limit,
+        limit: limit - items.length,
         cursor,
       });
       corrupt.push(...page.corrupt);
-      let taken = 0;
       for (const task of page.items) {
-        taken++;
-        if (!runs.has(task.runId)) {
-          runs.set(
-            task.runId,
-            await this.#store.getRun(task.runId).catch((error: unknown) => {
-              // A damaged run record: its waiting task is reported, not silently dropped.
-              if (error instanceof CairnError && typeof error.details?.key === 'string') {
-                corrupt.push({ key: error.details.key, error });
-                return undefined;
-              }
-              throw error;
-            }),
-          );
-        }
-        const run = runs.get(task.runId);
+        const run = await this.#waitingRun(runs, task.runId, corrupt);
         if (!run) continue;
         if (options.namespace !== undefined && run.namespace !== options.namespace) continue;
         if (options.workflow !== undefined && run.workflow !== options.workflow) continue;
@@ -459,28 +449,35 @@ export class Engine {
           waitingSince: task.startedAt,
           timeoutAt: task.timeoutAt ?? null,
         });
-        if (items.length === limit) {
-          const rest = page.items.length - taken;
-          if (rest > 0 || page.cursor !== null) {
-            // Resume after this task: a cursor the store understands.
-            const next = await this.#store.listWaiting({
-              ...(options.runId === undefined ? {} : { runId: options.runId }),
-              limit: taken,
-              cursor,
-            });
-            return { items, cursor: next.cursor ?? page.cursor, corrupt };
-          }
-          return { items, cursor: null, corrupt };
-        }
       }
       cursor = page.cursor;
-      if (cursor === null) return { items, cursor: null, corrupt };
+    } while (cursor !== null && items.length < limit);
+    return { items, cursor, corrupt };
+  }
+
+  /** The run of a waiting task, read once per listing; a damaged one is reported. */
+  async #waitingRun(
+    runs: Map<string, Run | undefined>,
+    runId: string,
+    corrupt: Page<WaitingTask>['corrupt'],
+  ): Promise<Run | undefined> {
+    if (!runs.has(runId)) {
+      runs.set(
+        runId,
+        await this.#store.getRun(runId).catch((error: unknown) => {
+          if (error instanceof CairnError && typeof error.details?.key === 'string') {
+            corrupt.push({ key: error.details.key, error });
+            return undefined;
+          }
+          throw error;
+        }),
+      );
     }
+    return runs.get(runId);
   }
 
   // --- operating on runs (operations.ts) ---------------------------------------------------
 
-  // --- operating on runs ---------------------------------------------------------------------
   /**
    * Delivers input to a waiting task. The payload is validated by the wait's schema
    * (`INVALID_RESUME_INPUT`, nothing changes); a task that is not waiting is `NOT_WAITING`.
