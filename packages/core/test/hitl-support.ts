@@ -8,6 +8,7 @@ import {
   type EngineEvents,
   type EngineOptions,
 } from '../src/index.js';
+import { snapshot } from './support.js';
 
 /** Lets promise callbacks and I/O callbacks run (a few turns of the event loop). */
 export async function settle(turns = 3): Promise<void> {
@@ -27,22 +28,7 @@ export async function until(
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** A promise gate: a step awaits `promise`, the test calls `resolve` when it wants. */
-export interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { deferred, snapshot, type Deferred } from './support.js';
 
 export type RecordedEvent = {
   [K in EngineEventName]: { readonly name: K; readonly event: EngineEvents[K] };
@@ -147,11 +133,4 @@ function recorder(events: RecordedEvent[]): NonNullable<EngineOptions['on']> {
     on[name] = (event) => events.push({ name, event } as RecordedEvent);
   }
   return on;
-}
-
-/** Every raw key and value of a store (values as hex), in key order. */
-export async function snapshot(store: MemoryStore): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for await (const [k, v] of store.level.iterator()) out.set(k, Buffer.from(v).toString('hex'));
-  return out;
 }
