@@ -246,6 +246,10 @@ export abstract class Store {
    * without checking them again (they are checked on every read). A soft write
    * (`durable: false`) is encoded only when its batch is flushed, and not at all when a later
    * write of the same record replaces it first. Application code uses `checkpoint()`.
+   *
+   * A checkpoint the store refuses before writing anything (a record too large, a value it
+   * cannot encode, the store closed) throws synchronously, so the engine knows at once that
+   * nothing was written; the returned promise settles when the batch is written.
    */
   [TRUSTED_CHECKPOINT](checkpoint: Checkpoint, durable: boolean): Promise<void> {
     this.#assertOpen();
@@ -497,7 +501,10 @@ export abstract class Store {
   protected abstract _close(): Promise<void>;
   protected abstract _createRun(run: Run): Promise<void>;
   protected abstract _getRun(runId: string): Promise<Run | undefined>;
-  /** `trusted`: the records come from `[TRUSTED_CHECKPOINT]` and a soft write may be deferred. */
+  /**
+   * `trusted`: the records come from `[TRUSTED_CHECKPOINT]` and a soft write may be deferred.
+   * A backend should refuse (throw) synchronously when it will write nothing; see there.
+   */
   protected abstract _checkpoint(
     checkpoint: Checkpoint,
     durable: boolean,
