@@ -38,8 +38,6 @@ export async function resumeTask(
   assertSerializable(data, 'data');
   const by = options.by ?? null;
   return engine.lock.run(runId, async () => {
-    const run = await engine.store.getRun(runId);
-    if (!run) throw notFound(runId);
     const notWaiting = (): CairnError =>
       new CairnError('NOT_WAITING', `Task "${taskId}" of run ${runId} is not waiting for input`, {
         details: { runId, taskId },
@@ -81,11 +79,14 @@ export async function resumeTask(
       }
       return { status: 'resumed', runId, taskId };
     }
-    // One read of the run's tasks (and inbox) serves both the check and the replay.
-    const [history, kept] = await Promise.all([
+    // One round of reads (the run, its tasks and its inbox, in parallel) serves both the
+    // checks and the replay.
+    const [run, history, kept] = await Promise.all([
+      engine.store.getRun(runId),
       engine.store.listTasks(runId),
       engine.store.listInbox(runId),
     ]);
+    if (!run) throw notFound(runId);
     const task = history.find((t) => t.taskId === taskId);
     if (TERMINAL_STATUSES.has(run.status)) {
       if (task) throw notWaiting();
