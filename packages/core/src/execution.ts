@@ -249,7 +249,8 @@ export class RunExecution {
     return waitingTaskIds(this);
   }
 
-  validateResume(payloads: ReadonlyMap<string, unknown>): void {
+  /** Validates payloads for waits; returns what each wait's schema made of its payload. */
+  validateResume(payloads: ReadonlyMap<string, unknown>): Map<string, unknown> {
     return validateResume(this, payloads);
   }
 
@@ -277,32 +278,42 @@ export class RunExecution {
   // --- writes, pause and the end of the run ---------------------------------------------------
 
   /** A durable checkpoint; a failure stops the run (fail closed). */
-  async write(
+  write(
     checkpoint: Parameters<Store['checkpoint']>[0],
     onRefused?: (error: unknown) => void,
   ): Promise<void> {
+    let landing: Promise<void>;
     try {
-      await this.host.store[TRUSTED_CHECKPOINT](checkpoint, true);
+      landing = this.host.store[TRUSTED_CHECKPOINT](checkpoint, true);
     } catch (error) {
-      if (onRefused && refusedBeforeWriting(error)) {
-        // Nothing was written (e.g. a value too large to store): the caller undoes its change
-        // and the run goes on as it was.
-        onRefused(error);
-        throw error;
-      }
-      // The outcome of these tasks is not on disk: the end of the run records them as failed
-      // (with this error when they had not failed already), never as done.
-      for (const t of checkpoint.tasks ?? []) {
-        if (t.status !== 'failed') {
-          t.status = 'failed';
-          t.error = toErrorInfo(error);
-          delete t.output;
-        }
-        this.unwritten.add(t);
-      }
-      await this.fatal(error);
+      return this.#writeFailed(checkpoint, error, onRefused);
+    }
+    return landing.catch((error: unknown) => this.#writeFailed(checkpoint, error, onRefused));
+  }
+
+  async #writeFailed(
+    checkpoint: Parameters<Store['checkpoint']>[0],
+    error: unknown,
+    onRefused?: (error: unknown) => void,
+  ): Promise<never> {
+    if (onRefused && refusedBeforeWriting(error)) {
+      // Nothing was written (e.g. a value too large to store): the caller undoes its change
+      // and the run goes on as it was.
+      onRefused(error);
       throw error;
     }
+    // The outcome of these tasks is not on disk: the end of the run records them as failed
+    // (with this error when they had not failed already), never as done.
+    for (const t of checkpoint.tasks ?? []) {
+      if (t.status !== 'failed') {
+        t.status = 'failed';
+        t.error = toErrorInfo(error);
+        delete t.output;
+      }
+      this.unwritten.add(t);
+    }
+    await this.fatal(error);
+    throw error;
   }
 
   scheduleCheck(): void {

@@ -10,6 +10,7 @@ import {
   checkName,
   elapsed,
   jsonSchema,
+  parseWaitInput,
   type PendingWait,
 } from './execution-support.js';
 import { newTask } from './new-records.js';
@@ -77,7 +78,7 @@ export async function waitForInput<S extends z.ZodType>(
     // let it be delivered) answers it now.
     const early = await takeEarlyInput(exec, taskId);
     if (early.found) {
-      const parsed = schema.safeParse(early.data);
+      const parsed = parseWaitInput(schema, early.data);
       if (parsed.success) {
         completeWait(exec, task, early.data, 'inbox');
         await exec.write({ tasks: [task], inboxTaken: [{ runId: exec.run.id, taskId }] });
@@ -127,7 +128,7 @@ export function answerKept(exec: RunExecution, taskId: string): void {
   const data = exec.inbox.get(taskId);
   exec.inbox.delete(taskId);
   const pending = exec.pending.get(taskId) as PendingWait;
-  const parsed = pending.schema.safeParse(data);
+  const parsed = parseWaitInput(pending.schema, data);
   const warn = (message: string, cause: unknown): void =>
     exec.host.events.emit('warning', { message, runId: exec.run.id, cause });
   if (!parsed.success) {
@@ -149,7 +150,7 @@ export function parseRecorded(
   data: unknown,
   taskId: string,
 ): unknown {
-  const parsed = schema.safeParse(data);
+  const parsed = parseWaitInput(schema, data);
   if (parsed.success) return parsed.data;
   throw exec.nonDeterminism(
     `input for "${taskId}" that its schema accepts`,
@@ -203,8 +204,12 @@ export function waitingTaskIds(exec: RunExecution): string[] {
  * Validates payloads for waiting tasks with their live schemas, all before anything is
  * written: one invalid payload refuses them all with `INVALID_RESUME_INPUT`.
  */
-export function validateResume(exec: RunExecution, payloads: ReadonlyMap<string, unknown>): void {
+export function validateResume(
+  exec: RunExecution,
+  payloads: ReadonlyMap<string, unknown>,
+): Map<string, unknown> {
   const problems: { taskId: string; issues: unknown }[] = [];
+  const values = new Map<string, unknown>();
   for (const [taskId, data] of payloads) {
     const pending = exec.pending.get(taskId);
     if (!pending || pending.kind !== 'wait') {
@@ -216,9 +221,13 @@ export function validateResume(exec: RunExecution, payloads: ReadonlyMap<string,
         },
       );
     }
-    const parsed = pending.schema.safeParse(data);
-    if (!parsed.success) problems.push({ taskId, issues: parsed.error.issues });
-    else assertSerializable(data, 'data');
+    const parsed = parseWaitInput(pending.schema, data);
+    if (!parsed.success) {
+      problems.push({ taskId, issues: parsed.error.issues });
+    } else {
+      assertSerializable(data, 'data');
+      values.set(taskId, parsed.data);
+    }
   }
   if (problems.length > 0) {
     throw new CairnError(
@@ -232,6 +241,7 @@ export function validateResume(exec: RunExecution, payloads: ReadonlyMap<string,
       },
     );
   }
+  return values;
 }
 
 /** Resumes waiting tasks with already validated payloads, in one checkpoint. */
@@ -242,7 +252,7 @@ export async function resumeWaits(
   /** The payloads were kept in the inbox: their entries are taken in the same checkpoint. */
   fromInbox = false,
 ): Promise<void> {
-  exec.validateResume(payloads);
+  const values = exec.validateResume(payloads);
   // Before anything changes in memory: a fault here leaves the waits waiting.
   faults.hit(
     'resume.before-commit',
@@ -259,8 +269,8 @@ export async function resumeWaits(
     before.push({ task: { ...task }, pending });
     completeWait(exec, task, data, by);
     tasks.push(task);
-    const parsed = pending.schema.safeParse(data);
-    settle.push(() => pending.resolve(parsed.success ? parsed.data : data));
+    const value = values.get(taskId);
+    settle.push(() => pending.resolve(value));
   }
   const resumed = exec.run.status === 'paused' && !exec.run.pauseRequested;
   if (resumed) exec.run = transition(exec.run, 'running', exec.host.clock.now());
