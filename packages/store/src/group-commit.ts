@@ -149,7 +149,9 @@ export class GroupCommitter {
       );
     this.#inflight = inflight.finally(() => {
       this.#inflight = null;
-      if (this.#waiters.length > 0) void this.#run();
+      // What gathered meanwhile goes in the next turn, with what the writers just told are
+      // about to add (a step's result, after its "started" marker).
+      if (this.#waiters.length > 0) this.#schedule();
     });
     return this.#inflight;
   }
