@@ -313,8 +313,9 @@ export class Engine {
         now,
         tags: [...(options.tags ?? [])],
       });
-      // A generated id is new (UUIDv7): no need to read before writing.
-      if (options.id === undefined) await this.#store[TRUSTED_CHECKPOINT]({ runs: [run] }, true);
+      // A generated id is new (UUIDv7): no need to read before writing, and nothing to delete.
+      if (options.id === undefined)
+        await this.#store[TRUSTED_CHECKPOINT]({ runs: [run] }, true, true);
       else await this.#store.createRun(run);
       this.#launch(run, def, [], true);
     });

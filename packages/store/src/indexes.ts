@@ -38,6 +38,15 @@ export function isIndexableTag(tag: string): boolean {
   return IdSchema.safeParse(tag).success;
 }
 
+/** The entries of a run that depend on its status, for `status`. */
+export function runStatusKeys(run: Run, status: Run['status']): string[] {
+  const order = orderKey(run.createdAt, run.id);
+  return [
+    key(PREFIX.idxStatus, status, order),
+    key(PREFIX.idxNamespaceStatus, run.namespace, status, order),
+  ];
+}
+
 /** Entries that this run could have had in an earlier status, and must not have now. */
 export function runStaleKeys(run: Run): string[] {
   const order = orderKey(run.createdAt, run.id);

@@ -250,12 +250,15 @@ export abstract class Store {
    * A checkpoint the store refuses before writing anything (a record too large, a value it
    * cannot encode, the store closed) throws synchronously, so the engine knows at once that
    * nothing was written; the returned promise settles when the batch is written.
+   *
+   * `created`: the runs in it are new, with ids just generated, so nothing of theirs is on
+   * disk and there are no index entries of another status to delete.
    */
-  [TRUSTED_CHECKPOINT](checkpoint: Checkpoint, durable: boolean): Promise<void> {
+  [TRUSTED_CHECKPOINT](checkpoint: Checkpoint, durable: boolean, created = false): Promise<void> {
     this.#assertOpen();
     // The test suite sets CAIRN_VALIDATE_WRITES so every record the engine writes is checked.
     if (VALIDATE_TRUSTED) checkCheckpoint(checkpoint);
-    return this._checkpoint(checkpoint, durable, true);
+    return this._checkpoint(checkpoint, durable, true, created);
   }
 
   async getTask(runId: string, taskId: string): Promise<Task | undefined> {
@@ -509,6 +512,7 @@ export abstract class Store {
     checkpoint: Checkpoint,
     durable: boolean,
     trusted?: boolean,
+    created?: boolean,
   ): Promise<void>;
   protected abstract _getTask(runId: string, taskId: string): Promise<Task | undefined>;
   protected abstract _listTasks(runId: string): Promise<Task[]>;

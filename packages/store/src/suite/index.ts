@@ -6,6 +6,7 @@ import { badValueTests } from './bad-values.js';
 import { createContext, type StoreSuiteOptions } from './context.js';
 import { corruptTests } from './corrupt.js';
 import { deleteTests } from './delete.js';
+import { enginePathTests } from './engine-path.js';
 import { exportImportTests } from './export-import.js';
 import { inboxLogTests } from './inbox-logs.js';
 import { indexTests } from './indexes.js';
@@ -46,6 +47,7 @@ export function storeSuite(options: StoreSuiteOptions): void {
     describe('tasks', () => taskTests(ctx));
     describe('indexes', () => indexTests(ctx));
     describe('atomic checkpoints', () => atomicTests(ctx));
+    describe("the engine's write path", () => enginePathTests(ctx));
     describe('inbox and logs', () => inboxLogTests(ctx));
     describe('deleteRun', () => deleteTests(ctx));
     describe('meta', () => metaTests(ctx));
