@@ -1,5 +1,5 @@
 import { createEngine } from '@cairn/core';
-import { LevelStore } from '@cairn/store';
+import { LevelStore, MemoryStore, TRUSTED_CHECKPOINT, usageOfStep, type Run } from '@cairn/store';
 import {
   NO_SYNC,
   PAYLOAD,
@@ -57,6 +57,41 @@ export async function rawConcurrent(sizes: Sizes, durability: Durability): Promi
   await db.close();
   removeDir(dir);
   return (sizes.workflows * STEPS) / seconds;
+}
+
+/**
+ * W1 without the engine: the writes Cairn makes for a run (its creation, ten step results with
+ * their usage, its end), made one after another by Cairn's store alone. The records are those
+ * the engine wrote for one run of the same workflow; only the run id changes.
+ */
+export async function storeSequential(sizes: Sizes, durability: Durability): Promise<number> {
+  const sample = new MemoryStore();
+  const engine = await createEngine({ store: sample, workflows: benchWorkflows });
+  const handle = await engine.start(seq10, { i: 0 });
+  const created = (await sample.getRun(handle.id))!;
+  await handle.result();
+  const ended = (await sample.getRun(handle.id))!;
+  const tasks = await sample.listTasks(handle.id);
+  await engine.close();
+  await sample.close();
+  const dir = tempDir('store');
+  const store = new LevelStore({ path: dir, durability });
+  await store.open();
+  const start = performance.now();
+  for (let w = 0; w < sizes.workflows; w++) {
+    const id = `${created.id.slice(0, 24)}${String(w).padStart(12, '0')}`;
+    const run: Run = { ...created, id };
+    await store[TRUSTED_CHECKPOINT]({ runs: [run] }, true, true);
+    for (const t of tasks) {
+      const task = { ...t, runId: id };
+      await store[TRUSTED_CHECKPOINT]({ tasks: [task], usage: [usageOfStep(run, task)] }, true);
+    }
+    await store[TRUSTED_CHECKPOINT]({ runs: [{ ...ended, id }] }, true);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  await store.close();
+  removeDir(dir);
+  return (sizes.workflows * tasks.length) / seconds;
 }
 
 /** Cairn W1 (inFlight 1) and W2: workflows of ten steps, `inFlight` at a time. */
