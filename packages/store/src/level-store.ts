@@ -134,6 +134,9 @@ export abstract class LevelBackedStore extends Store {
 
   protected async _open(): Promise<void> {
     const db = this._createDb();
+    this.#syncGet = (db.supports as { getSync?: boolean }).getSync === true;
+    // Another store may have written this data since this one last had it open.
+    this.#runIndexed.clear();
     try {
       await db.open();
     } catch (cause) {
@@ -308,7 +311,7 @@ export abstract class LevelBackedStore extends Store {
     if (this.#creating.has(run.id)) throw exists();
     this.#creating.add(run.id);
     try {
-      if (this.level.getSync(k) !== undefined) throw exists();
+      if ((await this.#getBytes(k)) !== undefined) throw exists();
       const entries: [string, WriteValue][] = [];
       this.#runEntries(run, entries, false, true);
       await this.#write(entries);
@@ -317,12 +320,22 @@ export abstract class LevelBackedStore extends Store {
     }
   }
 
-  // Point reads use LevelDB's synchronous get: a few microseconds from the memtable or the
-  // block cache, where a read through the thread pool costs a round trip of about 25 µs. A
-  // read that has to go to the disk holds the event loop for that read.
+  /** Whether the database reads one key synchronously (classic-level and memory-level do). */
+  #syncGet = false;
+
+  /**
+   * A point read. Where the backend has one it is LevelDB's synchronous get: a few
+   * microseconds from the memtable or the block cache, where a read through the thread pool
+   * costs a round trip of about 25 µs. A read that has to go to the disk holds the event loop
+   * for that read.
+   */
+  #getBytes(k: string): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    return this.#syncGet ? this.level.getSync(k) : this.level.get(k);
+  }
+
   protected async _getRun(runId: string): Promise<Run | undefined> {
     const k = runKey(runId);
-    const bytes = this.level.getSync(k);
+    const bytes = await this.#getBytes(k);
     return bytes === undefined ? undefined : decode(k, bytes, RunSchema);
   }
 
@@ -391,7 +404,7 @@ export abstract class LevelBackedStore extends Store {
 
   protected async _getTask(runId: string, taskId: string): Promise<Task | undefined> {
     const k = taskKey(runId, taskId);
-    const bytes = this.level.getSync(k);
+    const bytes = await this.#getBytes(k);
     return bytes === undefined ? undefined : decode(k, bytes, TaskSchema);
   }
 
@@ -555,7 +568,7 @@ export abstract class LevelBackedStore extends Store {
 
   protected async _getInbox(runId: string, taskId: string): Promise<InboxEntry | undefined> {
     const k = inboxKey(runId, taskId);
-    const bytes = this.level.getSync(k);
+    const bytes = await this.#getBytes(k);
     if (bytes === undefined) return undefined;
     const value = decode(k, bytes, InboxValueSchema);
     return { runId, taskId, data: value.data, at: value.at };
@@ -760,7 +773,7 @@ export abstract class LevelBackedStore extends Store {
 
   protected async _getMeta(name: string): Promise<unknown> {
     const k = metaKey(name);
-    const bytes = this.level.getSync(k);
+    const bytes = await this.#getBytes(k);
     return bytes === undefined ? undefined : decodeRaw(k, bytes);
   }
 
