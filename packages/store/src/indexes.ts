@@ -4,9 +4,10 @@ import { IdSchema, RUN_STATUSES, type Run, type Task } from './records.js';
 /**
  * Index entries and timers are pure functions of the records they belong to. A checkpoint
  * writes the entries of each record's new state and deletes every other entry of the same
- * family, so no read of the previous state is needed and a crash can never leave an index
- * disagreeing with its record (they are in one batch). The integrity check uses the same
- * functions.
+ * family (or, for a run whose status on disk the store knows, only the entries of that
+ * status: see `runStatusKeys`), so no read of the previous state is needed and a crash can
+ * never leave an index disagreeing with its record (they are in one batch). The integrity
+ * check uses the same functions.
  */
 export function runIndexKeys(run: Run): string[] {
   const order = orderKey(run.createdAt, run.id);
