@@ -28,7 +28,14 @@ export type {
   TaskStatus,
   Timer,
 } from './records.js';
-export { MAX_LIMIT, Store, TRUSTED_CHECKPOINT } from './store.js';
+export {
+  MAX_LIMIT,
+  RUN_UNCHANGED,
+  Store,
+  TRUSTED_CHECKPOINT,
+  UNWATCH_RUN,
+  WATCH_RUN,
+} from './store.js';
 export type {
   Checkpoint,
   CheckpointOptions,

@@ -320,6 +320,15 @@ export abstract class LevelBackedStore extends Store {
     }
   }
 
+  /**
+   * A database that takes a lock (LevelDB: one process, one open handle) is written only
+   * through this store. A memory database can be handed to another store while this one is
+   * open, so it may not be.
+   */
+  protected override get soleWriter(): boolean {
+    return this.supports.locking;
+  }
+
   /** Whether the database reads one key synchronously (classic-level and memory-level do). */
   #syncGet = false;
 

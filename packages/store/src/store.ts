@@ -157,6 +157,17 @@ export type StoreStatus = 'opening' | 'open' | 'closing' | 'closed';
 /** The key of the engine's unchecked write path on every `Store` (see `[TRUSTED_CHECKPOINT]`). */
 export const TRUSTED_CHECKPOINT: unique symbol = Symbol.for('cairn.store.trustedCheckpoint');
 
+/**
+ * The keys of the engine's change tracking (see `[WATCH_RUN]`): an engine that keeps a paused
+ * run in memory asks the store, before it resumes it, whether anything wrote the run since.
+ */
+export const WATCH_RUN: unique symbol = Symbol.for('cairn.store.watchRun');
+export const RUN_UNCHANGED: unique symbol = Symbol.for('cairn.store.runUnchanged');
+export const UNWATCH_RUN: unique symbol = Symbol.for('cairn.store.unwatchRun');
+
+/** Runs followed at most; past it, every followed run counts as changed (never wrongly not). */
+const MAX_WATCHED = 100_000;
+
 const VALIDATE_TRUSTED = process.env.CAIRN_VALIDATE_WRITES === '1';
 
 export const MAX_LIMIT = 1000;
@@ -179,6 +190,18 @@ export abstract class Store {
 
   #status: StoreStatus = 'closed';
   #opening: Promise<void> | null = null;
+  /** Followed runs and their stamp: replaced by a new one whenever the run is written. */
+  readonly #watched = new Map<string, number>();
+  #stamp = 0;
+
+  /**
+   * Whether every write to the data goes through this object, so that it knows of every
+   * change (a store whose data other processes write answers false, and change tracking
+   * always reports a change).
+   */
+  protected get soleWriter(): boolean {
+    return false;
+  }
 
   get status(): StoreStatus {
     return this.#status;
@@ -189,6 +212,8 @@ export abstract class Store {
     if (this.#status === 'open') return;
     if (this.#opening) return this.#opening;
     this.#status = 'opening';
+    // Whatever was followed may have changed while the store was closed.
+    this.#watched.clear();
     this.#opening = this._open().then(
       () => {
         this.#status = 'open';
@@ -219,7 +244,49 @@ export abstract class Store {
   async createRun(run: Run): Promise<void> {
     const checked = checkRun(run);
     this.#assertOpen();
+    this.#touch(checked.id);
     await this._createRun(checked);
+  }
+
+  /**
+   * Starts following writes to a run through this store; returns the stamp to compare with
+   * `[RUN_UNCHANGED]`, or null when this store cannot know of every write (it is not the
+   * data's only writer). Engine-only, like `[TRUSTED_CHECKPOINT]`.
+   */
+  [WATCH_RUN](runId: string): number | null {
+    if (!this.soleWriter) return null;
+    if (this.#watched.size >= MAX_WATCHED) this.#watched.clear();
+    const stamp = ++this.#stamp;
+    this.#watched.set(runId, stamp);
+    return stamp;
+  }
+
+  /**
+   * True only when nothing can have written the run since `[WATCH_RUN]` gave `stamp`: no
+   * write touched it through this store (any write naming the run: its record, a task, its
+   * inbox), the store was not reopened, and this store is the data's only writer. False
+   * whenever unsure.
+   */
+  [RUN_UNCHANGED](runId: string, stamp: number): boolean {
+    return this.soleWriter && this.#status === 'open' && this.#watched.get(runId) === stamp;
+  }
+
+  [UNWATCH_RUN](runId: string): void {
+    this.#watched.delete(runId);
+  }
+
+  /** A write touches `runId`: a followed run gets a new stamp. */
+  #touch(runId: string): void {
+    if (this.#watched.size > 0 && this.#watched.has(runId)) {
+      this.#watched.set(runId, ++this.#stamp);
+    }
+  }
+
+  #touchCheckpoint(checkpoint: Checkpoint): void {
+    if (this.#watched.size === 0) return;
+    for (const run of checkpoint.runs ?? []) this.#touch(run.id);
+    for (const task of checkpoint.tasks ?? []) this.#touch(task.runId);
+    for (const ref of checkpoint.inboxTaken ?? []) this.#touch(ref.runId);
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
@@ -238,6 +305,7 @@ export abstract class Store {
       throw typeError('options.durable must be a boolean');
     }
     this.#assertOpen();
+    this.#touchCheckpoint(checked);
     await this._checkpoint(checked, options.durable ?? true);
   }
 
@@ -258,6 +326,7 @@ export abstract class Store {
     this.#assertOpen();
     // The test suite sets CAIRN_VALIDATE_WRITES so every record the engine writes is checked.
     if (VALIDATE_TRUSTED) checkCheckpoint(checkpoint);
+    this.#touchCheckpoint(checkpoint);
     return this._checkpoint(checkpoint, durable, true, created);
   }
 
@@ -322,7 +391,10 @@ export abstract class Store {
     const checked = checkPruneOptions(options);
     this.#assertOpen();
     return prune(this, checked, {
-      deleteRuns: (runIds, dryRun) => this._deleteRuns(runIds, dryRun),
+      deleteRuns: (runIds, dryRun) => {
+        if (!dryRun) for (const id of runIds) this.#touch(id);
+        return this._deleteRuns(runIds, dryRun);
+      },
       compact: () => this._compact(),
     });
   }
@@ -352,7 +424,10 @@ export abstract class Store {
     this.#assertOpen();
     return parseImport(lines, options, {
       existing: (runIds) => this._existingRuns(runIds),
-      write: (bundles) => this._importRuns(bundles),
+      write: (bundles) => {
+        for (const bundle of bundles) this.#touch(bundle.run.id);
+        return this._importRuns(bundles);
+      },
       // The records were parsed with their schemas already.
       check: (bundle) => {
         checkRunValues(bundle.run);
@@ -402,6 +477,7 @@ export abstract class Store {
     checkId('taskId', taskId);
     assertSerializable(data, 'data');
     this.#assertOpen();
+    this.#touch(runId);
     await this._putInbox({ runId, taskId, data, at: Date.now() });
   }
 
@@ -417,6 +493,7 @@ export abstract class Store {
     checkId('runId', runId);
     checkId('taskId', taskId);
     this.#assertOpen();
+    this.#touch(runId);
     return this._takeInbox(runId, taskId);
   }
 
@@ -465,6 +542,7 @@ export abstract class Store {
   async deleteRun(runId: string): Promise<boolean> {
     checkId('runId', runId);
     this.#assertOpen();
+    this.#touch(runId);
     return this._deleteRun(runId);
   }
 

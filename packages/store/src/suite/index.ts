@@ -3,6 +3,7 @@ import { LevelBackedStore } from '../level-store.js';
 import { atomicTests } from './atomic.js';
 import { badInputTests } from './bad-input.js';
 import { badValueTests } from './bad-values.js';
+import { changeTrackingTests } from './change-tracking.js';
 import { createContext, type StoreSuiteOptions } from './context.js';
 import { corruptTests } from './corrupt.js';
 import { deleteTests } from './delete.js';
@@ -58,6 +59,7 @@ export function storeSuite(options: StoreSuiteOptions): void {
     describe('usage', () => usageTests(ctx));
     describe('retention', () => retentionTests(ctx));
     describe('export and import', () => exportImportTests(ctx));
+    describe('change tracking', () => changeTrackingTests(ctx));
     describe('corrupt records', () => corruptTests(ctx));
     describe('bad arguments', () => badInputTests(ctx));
     describe('bad values', () => badValueTests(ctx));
