@@ -24,6 +24,13 @@ export interface EngineOptions {
   readonly clock?: Clock;
   /** The namespace of runs started without one. @default 'default' */
   readonly namespace?: string;
+  /**
+   * How many runs paused waiting for input stay in memory, as they are, so that resuming one
+   * needs no read of its history and no replay (the least recently paused leave first). They
+   * hold their tasks' outputs; a paused run not kept is loaded when it is resumed.
+   * 0 keeps none. @default 1000
+   */
+  readonly keepPausedRuns?: number;
   /** Recover `queued` and `running` runs when the engine starts. @default true */
   readonly recover?: boolean;
   /**

@@ -5,6 +5,9 @@ import {
   Store,
   TERMINAL_STATUSES,
   TRUSTED_CHECKPOINT,
+  RUN_UNCHANGED,
+  UNWATCH_RUN,
+  WATCH_RUN,
   assertSerializable,
   diagnose,
   roundTrip,
@@ -72,6 +75,9 @@ export class Engine {
   readonly #registry = new Map<string, Map<string, AnyWorkflow>>();
   readonly #latest = new Map<string, AnyWorkflow>();
   readonly #active = new Map<string, RunExecution>();
+  /** Runs paused waiting for input, kept in memory (oldest first); see `keepPausedRuns`. */
+  readonly #parked = new Map<string, { exec: RunExecution; stamp: number }>();
+  readonly #keepPaused: number;
   readonly #lock = new KeyedLock();
   readonly #queue: PQueue;
   readonly #workflowQueues = new Map<string, PQueue>();
@@ -113,6 +119,14 @@ export class Engine {
     ) {
       throw new CairnError('INVALID_ARGUMENT', 'options.maxRecoveries must be a whole number');
     }
+    const keepPaused = options.keepPausedRuns ?? 1000;
+    if (typeof keepPaused !== 'number' || !Number.isInteger(keepPaused) || keepPaused < 0) {
+      throw new CairnError(
+        'INVALID_ARGUMENT',
+        'options.keepPausedRuns must be a whole number of at least 0',
+      );
+    }
+    this.#keepPaused = keepPaused;
     const namespace = options.namespace ?? 'default';
     checkId('options.namespace', namespace);
     if (options.recover !== undefined && typeof options.recover !== 'boolean')
@@ -171,6 +185,8 @@ export class Engine {
       versionNotRegistered: (run) => this.#versionNotRegistered(run),
       launch: (run, def, history, started, kept) => this.#launch(run, def, history, started, kept),
       load: (run, def, history, kept) => this.#load(run, def, history, kept),
+      unpark: (runId) => this.#unpark(runId),
+      forget: (runId) => this.#forget(runId),
       notifyFinished: (run, error) => this.#notifyFinished(run, error),
       cancel: (runId) => this.#cancel(runId),
       assertOpen: () => this.#assertOpen(),
@@ -543,6 +559,7 @@ export class Engine {
     kept: readonly InboxEntry[] = [],
   ): RunExecution {
     const exec = new RunExecution(this.#host, def, run, history, kept);
+    this.#forget(run.id);
     this.#active.set(run.id, exec);
     if (started) {
       this.#events.emit('run:started', {
@@ -571,6 +588,50 @@ export class Engine {
     const exec = this.#launch(run, def, tasks, false, inbox);
     this.#timers.release(run.id);
     return exec;
+  }
+
+  /** Keeps a run paused waiting for input in memory; the least recently paused leave. */
+  #park(exec: RunExecution): void {
+    this.#forget(exec.id);
+    const stamp = this.#store[WATCH_RUN](exec.id);
+    // A store that cannot know of every write to the run (others write its data) keeps none.
+    if (stamp === null) {
+      exec.unload();
+      return;
+    }
+    this.#parked.set(exec.id, { exec, stamp });
+    for (const id of this.#parked.keys()) {
+      if (this.#parked.size <= this.#keepPaused) break;
+      this.#forget(id);
+    }
+  }
+
+  /** A parked run leaves memory (something else changes it, or loads it afresh). */
+  #forget(runId: string): void {
+    const parked = this.#parked.get(runId);
+    if (parked === undefined) return;
+    this.#parked.delete(runId);
+    this.#store[UNWATCH_RUN](runId);
+    parked.exec.unload();
+  }
+
+  /**
+   * The parked execution of a run, made the run's execution in memory again, if nothing wrote
+   * the run since it paused (the store follows every write that names the run). Otherwise it
+   * is dropped, and the run is loaded from the store as if it had never been kept.
+   */
+  #unpark(runId: string): RunExecution | undefined {
+    const parked = this.#parked.get(runId);
+    if (parked === undefined) return undefined;
+    if (!this.#store[RUN_UNCHANGED](runId, parked.stamp)) {
+      this.#forget(runId);
+      return undefined;
+    }
+    this.#parked.delete(runId);
+    this.#store[UNWATCH_RUN](runId);
+    this.#active.set(runId, parked.exec);
+    parked.exec.unpark();
+    return parked.exec;
   }
 
   async #waitForRun(runId: string): Promise<Run> {
@@ -629,11 +690,12 @@ export class Engine {
         this.#lock
           .run(exec.id, async () => {
             if (this.#active.get(exec.id) !== exec) return;
-            if (await exec.pauseAndEvict()) {
-              this.#active.delete(exec.id);
-              this.#timers.release(exec.id);
-              this.#notifyPaused(exec.id);
-            }
+            const outcome = await exec.pauseAndEvict(this.#keepPaused > 0);
+            if (outcome === null) return;
+            this.#active.delete(exec.id);
+            if (outcome === 'parked') this.#park(exec);
+            this.#timers.release(exec.id);
+            this.#notifyPaused(exec.id);
           })
           .catch((cause: unknown) =>
             this.#events.emit('warning', { message: 'A pause failed', runId: exec.id, cause }),
@@ -696,6 +758,7 @@ export class Engine {
       // Let the checkpoints of the steps that just finished be issued.
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.#active.clear();
+      for (const id of [...this.#parked.keys()]) this.#forget(id);
       if (this.#ownsStore) await this.#store.close();
     })();
     return this.#closing;

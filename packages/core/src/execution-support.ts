@@ -33,7 +33,8 @@ export interface Held {
   reject(error: unknown): void;
 }
 
-export type State = 'active' | 'evicted' | 'finished';
+/** `parked`: paused waiting for input, kept in memory (the engine's cache of paused runs). */
+export type State = 'active' | 'parked' | 'evicted' | 'finished';
 
 export type AttemptOutcome<T> =
   | { readonly ok: true; readonly started: true; readonly value: T }

@@ -371,9 +371,13 @@ export class RunExecution {
     return waits > 0;
   }
 
-  /** Checkpoints the pause and leaves memory. Called by the engine under the run's lock. */
-  async pauseAndEvict(): Promise<boolean> {
-    if (!this.wantsPause()) return false;
+  /**
+   * Checkpoints the pause and leaves memory, or, when `park` and the run waits only for
+   * input, stays in memory as it is (`parked`) so that a resume needs no read and no replay.
+   * Called by the engine under the run's lock.
+   */
+  async pauseAndEvict(park: boolean): Promise<'parked' | 'evicted' | null> {
+    if (!this.wantsPause()) return null;
     const operator = this.run.pauseRequested;
     const waiting = this.waitingTaskIds();
     const others = [...this.pending.keys()].sort(
@@ -391,7 +395,7 @@ export class RunExecution {
       } catch (error) {
         this.state = 'active';
         await this.fatal(error);
-        return false;
+        return null;
       }
       this.host.events.emit('run:paused', {
         runId: this.run.id,
@@ -400,8 +404,25 @@ export class RunExecution {
         reason: operator ? 'operator' : 'waiting',
       });
     }
+    if (park && !operator) {
+      this.state = 'parked';
+      return 'parked';
+    }
     this.abandon();
-    return true;
+    return 'evicted';
+  }
+
+  /** A parked execution goes on: it is the run's execution in memory again. */
+  unpark(): void {
+    this.state = 'active';
+    // Whatever is done with it next, a run that still only waits is parked again.
+    this.scheduleCheck();
+  }
+
+  /** A parked execution leaves memory: it will never be continued in this process. */
+  unload(): void {
+    this.state = 'evicted';
+    this.abandon();
   }
 
   /** Drops the function's pending calls: it will never be continued in this process. */

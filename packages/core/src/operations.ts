@@ -42,7 +42,7 @@ export async function resumeTask(
       new CairnError('NOT_WAITING', `Task "${taskId}" of run ${runId} is not waiting for input`, {
         details: { runId, taskId },
       });
-    let exec = engine.active.get(runId);
+    let exec = engine.active.get(runId) ?? engine.unpark(runId);
     if (exec) {
       if (exec.isWaiting(taskId)) {
         await exec.resumeWaits(new Map([[taskId, data]]), by);
@@ -143,7 +143,7 @@ export async function resumeRun(
         },
       );
     }
-    let exec = engine.active.get(runId);
+    let exec = engine.active.get(runId) ?? engine.unpark(runId);
     let loaded = false;
     if (!exec) {
       const page = await engine.store.listWaiting({ runId, limit: 1000 });
@@ -246,6 +246,7 @@ export async function pauseRun(engine: EngineInternals, runId: string): Promise<
         return { paused };
       }
       if (run.pauseRequested && run.status === 'paused') return null;
+      engine.forget(runId);
       const tasks = await engine.store.listTasks(runId);
       const paused = operatorPaused(run, tasks, engine.clock.now());
       await engine.store[TRUSTED_CHECKPOINT]({ runs: [paused] }, true);
@@ -284,6 +285,7 @@ export async function cancelRun(engine: EngineInternals, runId: string): Promise
       await exec.cancel();
       return exec.run;
     }
+    engine.forget(runId);
     const ended = cancelRunRecords(run, await engine.store.listTasks(runId), engine.clock.now());
     children.push(...ended.children);
     await engine.store[TRUSTED_CHECKPOINT]({ runs: [ended.run], tasks: ended.tasks }, true);

@@ -48,6 +48,10 @@ export interface EngineInternals {
     history?: readonly Task[],
     kept?: readonly InboxEntry[],
   ): Promise<RunExecution>;
+  /** The run's parked execution, in memory again, if it is still current (see the engine). */
+  unpark(runId: string): RunExecution | undefined;
+  /** Drops the run's parked execution, if any (the run is about to change without it). */
+  forget(runId: string): void;
   notifyFinished(run: Run, error?: unknown): void;
   cancel(runId: string): Promise<Run>;
   assertOpen(): void;
@@ -58,7 +62,7 @@ export interface EngineInternals {
 
 export async function dispatchTimer(engine: EngineInternals, timer: Timer): Promise<TimerVerdict> {
   return engine.lock.run(timer.runId, async () => {
-    const exec = engine.active.get(timer.runId);
+    const exec = engine.active.get(timer.runId) ?? engine.unpark(timer.runId);
     if (exec) return (await exec.fireTimer(timer.taskId)) ? 'done' : 'skip';
     let run: Run | undefined;
     let task: Task | undefined;
