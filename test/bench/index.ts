@@ -146,7 +146,7 @@ async function w2(): Promise<void> {
 async function w3(durability: 'strict' | 'process'): Promise<void> {
   const runs: ResumeFigures[] = [];
   const raw: number[] = [];
-  for (let r = 0; r < Math.max(1, Math.ceil(sizes.reps / 2)); r++) {
+  for (let r = 0; r < sizes.reps; r++) {
     raw.push(await rawBatchLatency(sizes.approvals, durability));
     runs.push(await cairnResume(sizes, durability));
   }
@@ -312,8 +312,11 @@ async function memory(): Promise<void> {
   );
 }
 
+// `pnpm bench` builds the packages and runs them as they ship (compiled JavaScript); the test
+// suite's smoke run loads their TypeScript sources instead.
+const fromSource = process.execArgv.some((a) => a.includes('@cairn/source'));
 console.log(
-  `# cairn bench${smoke ? ' (smoke)' : ''}: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${fmt(totalmem() / 2 ** 30, 0)} GiB`,
+  `# cairn bench${smoke ? ' (smoke)' : ''}: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${fmt(totalmem() / 2 ** 30, 0)} GiB, packages ${fromSource ? 'from source' : 'as built'}`,
 );
 if (want('W1')) {
   await w1('strict');
