@@ -7,11 +7,16 @@ const POOL = 4096;
 let pool = Buffer.alloc(0);
 let offset = POOL;
 
-function nextRandom(into: Buffer): void {
-  if (offset + into.length > pool.length) {
+/** Makes sure the pool holds `n` more random bytes. */
+function reserve(n: number): void {
+  if (offset + n > pool.length) {
     pool = randomBytes(POOL);
     offset = 0;
   }
+}
+
+function nextRandom(into: Buffer): void {
+  reserve(into.length);
   pool.copy(into, 0, offset, offset + into.length);
   offset += into.length;
 }
@@ -24,7 +29,8 @@ let counter = 0;
 export function uuidv7(now: number = Date.now()): string {
   if (now > lastMs) {
     lastMs = now;
-    counter = randomBytes(1)[0]! & 0x3f;
+    reserve(1);
+    counter = pool[offset++]! & 0x3f;
   } else {
     counter++;
     if (counter > 0xfff) {
