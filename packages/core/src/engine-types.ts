@@ -27,8 +27,9 @@ export interface EngineOptions {
   /**
    * How many runs paused waiting for input stay in memory, as they are, so that resuming one
    * needs no read of its history and no replay (the least recently paused leave first). They
-   * hold their tasks' outputs; a paused run not kept is loaded when it is resumed.
-   * 0 keeps none. @default 1000
+   * hold their tasks' outputs; a paused run not kept is loaded when it is resumed. A store that
+   * cannot know of every write to its data (a `MemoryStore`) keeps none.
+   * 0 keeps none. @default 500
    */
   readonly keepPausedRuns?: number;
   /** Recover `queued` and `running` runs when the engine starts. @default true */

@@ -119,7 +119,7 @@ export class Engine {
     ) {
       throw new CairnError('INVALID_ARGUMENT', 'options.maxRecoveries must be a whole number');
     }
-    const keepPaused = options.keepPausedRuns ?? 1000;
+    const keepPaused = options.keepPausedRuns ?? 500;
     if (typeof keepPaused !== 'number' || !Number.isInteger(keepPaused) || keepPaused < 0) {
       throw new CairnError(
         'INVALID_ARGUMENT',
