@@ -198,6 +198,21 @@ export async function failStep(
   throw thrown;
 }
 
+/**
+ * The "started" marker of an attempt that did not end at once: a soft write (not synced on its
+ * own), made when its batch is flushed, so it records the attempt as it is then, and dropped
+ * when the result replaces it first.
+ */
+function markStarted(exec: RunExecution, task: Task): void {
+  exec.host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((cause: unknown) => {
+    exec.host.events.emit('warning', {
+      message: 'A step start marker could not be written',
+      runId: exec.run.id,
+      cause,
+    });
+  });
+}
+
 /** One attempt of a step, inside the queue. Never throws: the outcome says what happened. */
 export async function runAttempt<T>(
   exec: RunExecution,
@@ -213,15 +228,6 @@ export async function runAttempt<T>(
   const startedAt = clock.now();
   task.attempt = attempt;
   task.attempts.push({ attempt, startedAt, endedAt: null, error: null });
-  // The "started" marker: not synced on its own, and replaced in the same batch by the
-  // result when the step finishes quickly.
-  exec.host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((cause: unknown) => {
-    exec.host.events.emit('warning', {
-      message: 'A step start marker could not be written',
-      runId: exec.run.id,
-      cause,
-    });
-  });
   if (exec.host.events.has('task:started')) {
     exec.host.events.emit('task:started', {
       runId: exec.run.id,
@@ -260,9 +266,18 @@ export async function runAttempt<T>(
         task.meta = { ...task.meta, ...meta };
       },
     };
-    faults.hit('step.before-run', task);
-    const result = fn(stepContext);
+    let result: T | PromiseLike<T>;
+    try {
+      faults.hit('step.before-run', task);
+      result = fn(stepContext);
+    } catch (error) {
+      markStarted(exec, task);
+      throw error;
+    }
+    // A step that returned at once needs no "started" marker: nothing can be written before
+    // its result replaces the marker in the same batch (batches are made in a later turn).
     if (!isThenable(result)) return { ok: true, started: true, value: result };
+    markStarted(exec, task);
     // An asynchronous step races its timeout and the run's cancellation.
     const ac = ensure();
     const stopped = new Promise<never>((_, reject) => {
