@@ -98,7 +98,7 @@ export class RunExecution {
   /** Resolved when the function has gone as far as it can without new input. */
   quietWaiters: (() => void)[] = [];
   state: State = 'active';
-  readonly abort = new AbortController();
+  #abort: AbortController | null = null;
   readonly ctx: WorkflowContext;
 
   /**
@@ -126,6 +126,19 @@ export class RunExecution {
 
   get id(): string {
     return this.run.id;
+  }
+
+  /**
+   * The run's abort controller (its signal is `ctx.signal`, and every step's signal follows
+   * it), made when first needed: most runs never read it.
+   */
+  get abort(): AbortController {
+    return (this.#abort ??= new AbortController());
+  }
+
+  /** Whether the run was aborted (without making a controller for it). */
+  get aborted(): boolean {
+    return this.#abort?.signal.aborted ?? false;
   }
 
   /** Starts (or replays) the workflow function. */

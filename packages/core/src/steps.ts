@@ -156,7 +156,7 @@ export async function settleAttempt<T>(
     }
     const error = outcome.error;
     record.error = toErrorInfo(error);
-    const retry = !exec.abort.signal.aborted && shouldRetry(policy, attempt, error);
+    const retry = !exec.aborted && shouldRetry(policy, attempt, error);
     if (!retry) return failStep(exec, task, error, true);
     exec.host.events.emit('task:failed', {
       runId: exec.run.id,
@@ -240,15 +240,16 @@ export async function runAttempt<T>(
   // The attempt's abort controller is made only when something needs it: a timeout, a
   // step function that reads its signal, or an asynchronous step (cancellation aborts it).
   let controller: AbortController | null = null;
-  const runSignal = exec.abort.signal;
   let settled = false;
   const ensure = (): AbortController => {
     if (controller === null) {
       controller = new AbortController();
+      const runSignal = exec.abort.signal;
       if (runSignal.aborted && !settled) controller.abort(runSignal.reason);
     }
     return controller;
   };
+
   let timer: unknown;
   let onRunAbort: (() => void) | null = null;
   try {
@@ -280,6 +281,7 @@ export async function runAttempt<T>(
     markStarted(exec, task);
     // An asynchronous step races its timeout and the run's cancellation.
     const ac = ensure();
+    const runSignal = exec.abort.signal;
     const stopped = new Promise<never>((_, reject) => {
       if (timeout !== undefined) {
         timer = clock.setTimeout(() => {
@@ -312,7 +314,7 @@ export async function runAttempt<T>(
   } finally {
     settled = true;
     if (timer !== undefined) clock.clearTimeout(timer);
-    if (onRunAbort !== null) runSignal.removeEventListener('abort', onRunAbort);
+    if (onRunAbort !== null) exec.abort.signal.removeEventListener('abort', onRunAbort);
   }
 }
 
