@@ -75,17 +75,21 @@ export function orderKey(createdAt: number, runId: string): string {
   return padTime(createdAt) + SEP + runId;
 }
 
-export const runKey = (runId: string): string => key(PREFIX.runs, runId);
-export const taskKey = (runId: string, taskId: string): string => key(PREFIX.tasks, runId, taskId);
+// The keys written at every step are concatenated directly (the same as `key(...)`, without
+// its array).
+export const runKey = (runId: string): string => PREFIX.runs + SEP + runId;
+export const taskKey = (runId: string, taskId: string): string =>
+  PREFIX.tasks + SEP + runId + SEP + taskId;
 export const waitingKey = (runId: string, taskId: string): string =>
-  key(PREFIX.idxWaiting, runId, taskId);
+  PREFIX.idxWaiting + SEP + runId + SEP + taskId;
 export const timerKey = (at: number, runId: string, taskId: string): string =>
-  key(PREFIX.timers, padTime(at), runId, taskId);
-export const inboxKey = (runId: string, taskId: string): string => key(PREFIX.inbox, runId, taskId);
+  PREFIX.timers + SEP + padTime(at) + SEP + runId + SEP + taskId;
+export const inboxKey = (runId: string, taskId: string): string =>
+  PREFIX.inbox + SEP + runId + SEP + taskId;
 export const logKey = (runId: string, seq: number): string => key(PREFIX.logs, runId, padSeq(seq));
 export const metaKey = (name: string): string => key(PREFIX.meta, name);
 export const usageKey = (day: string, namespace: string, workflow: string, model: string): string =>
-  key(PREFIX.usage, day, namespace, workflow, model);
+  PREFIX.usage + SEP + day + SEP + namespace + SEP + workflow + SEP + model;
 
 /** The last part of a key: a run id for `<order>` keys. */
 export function lastPart(k: string): string {
