@@ -94,10 +94,15 @@ export class GroupCommitter {
     }
   }
 
+  /**
+   * The batch is made once the current turn's promise jobs have all run (a `nextTick` queued
+   * from them runs after the microtask queue drains): every write the turn's callbacks and
+   * their continuations make is in it, without waiting for the event loop's next phase.
+   */
   #schedule(): void {
     if (this.#scheduled || this.#inflight) return;
     this.#scheduled = true;
-    setImmediate(() => {
+    process.nextTick(() => {
       this.#scheduled = false;
       void this.#run();
     });
