@@ -135,15 +135,15 @@ export async function settleAttempt<T>(
       // A result the store refuses (too large) fails the step, as one it cannot serialise does.
       // The step's usage (model, tokens) is added to the store's totals in the same batch.
       const usage = [usageOfStep(exec.run, task)];
-      await exec
-        .write({ tasks: [task], usage }, (error) => {
+      try {
+        await exec.write({ tasks: [task], usage }, (error) => {
           refused = error;
           delete task.output;
           Object.assign(task, running);
-        })
-        .catch((error: unknown) => {
-          if (refused === undefined) throw error;
         });
+      } catch (error) {
+        if (refused === undefined) throw error;
+      }
       if (refused !== undefined) return failStep(exec, task, toError(refused), false);
       faults.hit('step.after-commit', task);
       exec.host.events.emit('task:completed', {

@@ -28,6 +28,8 @@ export interface BatchWriter {
 interface Waiter {
   resolve(): void;
   reject(error: unknown): void;
+  /** Told first when the batch fails, before anything else runs (see `write`). */
+  failed?: ((error: unknown) => void) | undefined;
 }
 
 /**
@@ -60,15 +62,17 @@ export class GroupCommitter {
   /**
    * Queues `entries` for the next batch. A `DeferredWrite` among them is made at flush time
    * (the usage totals of a checkpoint: their value is whatever the totals are then).
+   * `failed` is called if the batch fails, at once, before the next batch is made.
    */
   write(
     entries: Iterable<readonly [string, WriteValue | DeferredWrite]>,
     durable: boolean,
+    failed?: (error: unknown) => void,
   ): Promise<void> {
     for (const [k, v] of entries) this.#pending.set(k, v);
     if (durable) this.#durable = true;
     const done = new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
+      this.#waiters.push({ resolve, reject, failed });
     });
     this.#schedule();
     return done;
@@ -108,6 +112,14 @@ export class GroupCommitter {
     });
   }
 
+  /** The batch in flight is done: what gathered meanwhile goes in the next batch. */
+  #settled(): void {
+    this.#inflight = null;
+    // Scheduled after the writers just told have run on (a nextTick runs once the microtasks
+    // drain), so their next writes (a step's result, after its "started" marker) go in it.
+    if (this.#waiters.length > 0) this.#schedule();
+  }
+
   #run(): Promise<void> {
     if (this.#inflight) return this.#inflight;
     if (this.#waiters.length === 0) return Promise.resolve();
@@ -129,35 +141,37 @@ export class GroupCommitter {
     this.#pending = new Map();
     this.#waiters = [];
     this.#durable = false;
-    const inflight = Promise.resolve()
-      .then(() => {
-        faults.hit('commit.before-write', entries);
-        return this.#writer.write(entries, sync);
-      })
-      .then(() => {
+    const failed = (cause: unknown): void => {
+      const error =
+        cause instanceof CairnError
+          ? cause
+          : new CairnError('WRITE_FAILED', 'A batch could not be written to the store', {
+              cause,
+            });
+      for (const w of waiters) w.failed?.(error);
+      for (const w of waiters) w.reject(error);
+      this.#settled();
+    };
+    let written: Promise<void>;
+    try {
+      faults.hit('commit.before-write', entries);
+      written = this.#writer.write(entries, sync);
+    } catch (cause) {
+      written = Promise.reject(cause);
+    }
+    // One turn from the batch landing to its writers being told (each extra `then` is one
+    // more turn on every step's path).
+    this.#inflight = written.then(() => {
+      try {
         faults.hit('commit.after-write', entries);
-      })
-      .then(
-        () => {
-          this.#batches++;
-          for (const w of waiters) w.resolve();
-        },
-        (cause: unknown) => {
-          const error =
-            cause instanceof CairnError
-              ? cause
-              : new CairnError('WRITE_FAILED', 'A batch could not be written to the store', {
-                  cause,
-                });
-          for (const w of waiters) w.reject(error);
-        },
-      );
-    this.#inflight = inflight.finally(() => {
-      this.#inflight = null;
-      // What gathered meanwhile goes in the next turn, with what the writers just told are
-      // about to add (a step's result, after its "started" marker).
-      if (this.#waiters.length > 0) this.#schedule();
-    });
+      } catch (cause) {
+        failed(cause);
+        return;
+      }
+      this.#batches++;
+      for (const w of waiters) w.resolve();
+      this.#settled();
+    }, failed);
     return this.#inflight;
   }
 }
