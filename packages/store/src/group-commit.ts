@@ -157,7 +157,7 @@ export class GroupCommitter {
       faults.hit('commit.before-write', entries);
       written = this.#writer.write(entries, sync);
     } catch (cause) {
-      written = Promise.reject(cause);
+      written = Promise.reject(cause instanceof Error ? cause : new Error(String(cause)));
     }
     // One turn from the batch landing to its writers being told (each extra `then` is one
     // more turn on every step's path).
