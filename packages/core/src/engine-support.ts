@@ -1,5 +1,5 @@
 /** Argument checks and small rules shared by the engine's parts. */
-import { CairnError, IdSchema, type Task } from '@cairn/store';
+import { CairnError, IdSchema, type Run, type Task } from '@cairn/store';
 
 export function typeError(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: 'INVALID_ARGUMENT' });
@@ -26,4 +26,11 @@ export function timerIsDue(task: Task | undefined, now: number): boolean {
 
 export function notFound(runId: string): CairnError {
   return new CairnError('NOT_FOUND', `No run with id "${runId}"`, { details: { runId } });
+}
+
+/** `INVALID_TRANSITION` for an operation on a run that has ended; `why` follows its status. */
+export function runHasEnded(run: Pick<Run, 'id' | 'status'>, why: string): CairnError {
+  return new CairnError('INVALID_TRANSITION', `Run ${run.id} is ${run.status}${why}`, {
+    details: { runId: run.id, status: run.status },
+  });
 }

@@ -47,16 +47,6 @@ import type {
 } from './engine-types.js';
 import type { AnyWorkflow, WorkflowInput, WorkflowOutput } from './workflow.js';
 
-export type {
-  EngineOptions,
-  ListWaitingOptions,
-  ResumeTaskOptions,
-  ResumeTaskResult,
-  RunHandle,
-  StartOptions,
-  WaitingTask,
-} from './engine-types.js';
-
 /** Creates an engine, opens its store and recovers interrupted runs. */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   return Engine.create(options);

@@ -15,7 +15,7 @@ export type {
   RunHandle,
   StartOptions,
   WaitingTask,
-} from './engine.js';
+} from './engine-types.js';
 export type {
   ChildOptions,
   RetryOptions,

@@ -10,6 +10,7 @@ import {
 import { z } from 'zod';
 import { elapsed } from './execution.js';
 import { KeyedLock } from './lock.js';
+import { runHasEnded } from './engine-support.js';
 import { cancelRunRecords, operatorPaused } from './run-changes.js';
 import { transition } from './status.js';
 
@@ -241,11 +242,7 @@ export async function offlineResume(
   return locked(store, runId, async () => {
     const run = await load(store, runId);
     if (TERMINAL_STATUSES.has(run.status)) {
-      throw new CairnError(
-        'INVALID_TRANSITION',
-        `Run ${runId} is ${run.status}; there is nothing to resume`,
-        { details: { runId, status: run.status } },
-      );
+      throw runHasEnded(run, '; there is nothing to resume');
     }
     const tasks = await store.listTasks(runId);
     const waiting = tasks.filter((t) => t.status === 'waiting');
@@ -301,13 +298,7 @@ export async function offlinePause(store: Store, runId: string): Promise<Run> {
   return locked(store, runId, async () => {
     const run = await load(store, runId);
     if (TERMINAL_STATUSES.has(run.status)) {
-      throw new CairnError(
-        'INVALID_TRANSITION',
-        `Run ${runId} is ${run.status} and cannot be paused`,
-        {
-          details: { runId, status: run.status },
-        },
-      );
+      throw runHasEnded(run, ' and cannot be paused');
     }
     if (run.status === 'paused' && run.pauseRequested) return run;
     const paused = operatorPaused(

@@ -12,7 +12,7 @@ import {
   type Run,
 } from '@cairn/store';
 import type { ResumeTaskOptions, ResumeTaskResult } from './engine-types.js';
-import { checkId, notFound, typeError } from './engine-support.js';
+import { checkId, notFound, runHasEnded, typeError } from './engine-support.js';
 import { cancelChildren, type EngineInternals } from './recovery.js';
 import { cancelRunRecords, operatorPaused } from './run-changes.js';
 
@@ -135,13 +135,7 @@ export async function resumeRun(
     const run = await engine.store.getRun(runId);
     if (!run) throw notFound(runId);
     if (TERMINAL_STATUSES.has(run.status)) {
-      throw new CairnError(
-        'INVALID_TRANSITION',
-        `Run ${runId} is ${run.status}; there is nothing to resume`,
-        {
-          details: { runId, status: run.status },
-        },
-      );
+      throw runHasEnded(run, '; there is nothing to resume');
     }
     let exec = engine.active.get(runId) ?? engine.unpark(runId);
     let loaded = false;
@@ -230,13 +224,7 @@ export async function pauseRun(engine: EngineInternals, runId: string): Promise<
       const run = await engine.store.getRun(runId);
       if (!run) throw notFound(runId);
       if (TERMINAL_STATUSES.has(run.status)) {
-        throw new CairnError(
-          'INVALID_TRANSITION',
-          `Run ${runId} is ${run.status} and cannot be paused`,
-          {
-            details: { runId, status: run.status },
-          },
-        );
+        throw runHasEnded(run, ' and cannot be paused');
       }
       const exec = engine.active.get(runId);
       if (exec) {
@@ -272,13 +260,7 @@ export async function cancelRun(engine: EngineInternals, runId: string): Promise
     if (!run) throw notFound(runId);
     if (run.status === 'cancelled') return run;
     if (TERMINAL_STATUSES.has(run.status)) {
-      throw new CairnError(
-        'INVALID_TRANSITION',
-        `Run ${runId} is ${run.status} and cannot be cancelled`,
-        {
-          details: { runId, status: run.status },
-        },
-      );
+      throw runHasEnded(run, ' and cannot be cancelled');
     }
     const exec = engine.active.get(runId);
     if (exec) {
