@@ -15,6 +15,7 @@ import type { ResumeTaskOptions, ResumeTaskResult } from './engine-types.js';
 import { checkId, notFound, runHasEnded, typeError } from './engine-support.js';
 import { cancelChildren, type EngineInternals } from './recovery.js';
 import { cancelRunRecords, operatorPaused } from './run-changes.js';
+import type { RunExecution } from './execution.js';
 
 // --- operating on runs ---------------------------------------------------------------------
 /**
@@ -42,7 +43,19 @@ export async function resumeTask(
       new CairnError('NOT_WAITING', `Task "${taskId}" of run ${runId} is not waiting for input`, {
         details: { runId, taskId },
       });
-    let exec = engine.active.get(runId) ?? engine.unpark(runId);
+    /** Answers the wait once the run has gone as far as it can (its replay, its writes). */
+    const resumeOnceSettled = async (exec: RunExecution): Promise<ResumeTaskResult> => {
+      const unpin = exec.pin();
+      try {
+        await exec.quiet();
+        if (!exec.isWaiting(taskId)) throw notWaiting();
+        await exec.resumeWaits(new Map([[taskId, data]]), by);
+      } finally {
+        unpin();
+      }
+      return { status: 'resumed', runId, taskId };
+    };
+    const exec = engine.active.get(runId) ?? engine.unpark(runId);
     if (exec) {
       if (exec.isWaiting(taskId)) {
         await exec.resumeWaits(new Map([[taskId, data]]), by);
@@ -69,15 +82,7 @@ export async function resumeTask(
       if (known.kind !== 'wait' || known.status !== 'waiting') throw notWaiting();
       // A wait recorded as waiting that the function has not reached yet (its record is
       // being written, or a recovered run is replaying): answer it once the run settles.
-      const unpin = exec.pin();
-      try {
-        await exec.quiet();
-        if (!exec.isWaiting(taskId)) throw notWaiting();
-        await exec.resumeWaits(new Map([[taskId, data]]), by);
-      } finally {
-        unpin();
-      }
-      return { status: 'resumed', runId, taskId };
+      return resumeOnceSettled(exec);
     }
     // One round of reads (the run, its tasks and its inbox, in parallel) serves both the
     // checks and the replay.
@@ -101,16 +106,7 @@ export async function resumeTask(
     if (task.kind !== 'wait' || task.status !== 'waiting') throw notWaiting();
     const def = engine.lookup(run.workflow, run.version);
     if (!def) throw engine.versionNotRegistered(run);
-    exec = await engine.load(run, def, history, kept);
-    const unpin = exec.pin();
-    try {
-      await exec.quiet();
-      if (!exec.isWaiting(taskId)) throw notWaiting();
-      await exec.resumeWaits(new Map([[taskId, data]]), by);
-    } finally {
-      unpin();
-    }
-    return { status: 'resumed', runId, taskId };
+    return resumeOnceSettled(await engine.load(run, def, history, kept));
   });
 }
 
