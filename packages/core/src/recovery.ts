@@ -189,7 +189,9 @@ async function recover(engine: EngineInternals, stored: Run): Promise<void> {
       workflow: run.workflow,
       recoveries: run.recoveries,
     });
-    engine.launch(run, def, tasks, stored.status === 'queued', kept);
+    // A run that never started (no `startedAt`) starts now; a queued one that had started
+    // (resumed offline) goes on.
+    engine.launch(run, def, tasks, stored.startedAt === null, kept);
   });
   await cancelChildren(engine, orphans, (child) => engine.cancel(child));
 }

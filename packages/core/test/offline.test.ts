@@ -142,6 +142,8 @@ describe('offlineResumeTask', () => {
     expect(h.named('run:recovered')).toEqual([
       { runId, workflow: 'expense-approval', recoveries: 0 },
     ]);
+    // The run started once, in the first engine; going on in the second is not a new start.
+    expect(h.named('run:started').map((e) => e.runId)).toEqual([runId]);
   });
 
   it('invalid data is INVALID_RESUME_INPUT with the issues, and nothing is written', async () => {
