@@ -264,7 +264,8 @@ export abstract class LevelBackedStore extends Store {
 
   /** Follows the runs of a checkpoint written through the engine's path (see #runIndexed). */
   #trackRuns(runs: readonly Run[], written: Promise<void>): void {
-    const tracked: { id: string; status: RunStatus }[] = [];
+    type Known = { status: RunStatus | null; writing: number };
+    const tracked: { id: string; known: Known; status: RunStatus }[] = [];
     for (const run of runs) {
       let known = this.#runIndexed.get(run.id);
       if (known === undefined) {
@@ -273,14 +274,15 @@ export abstract class LevelBackedStore extends Store {
         this.#runIndexed.set(run.id, known);
       }
       known.writing++;
-      tracked.push({ id: run.id, status: run.status });
+      tracked.push({ id: run.id, known, status: run.status });
     }
     if (tracked.length === 0) return;
     const settle = (ok: boolean): void => {
-      for (const { id, status } of tracked) {
-        const known = this.#runIndexed.get(id);
-        if (known === undefined) continue;
+      for (const { id, known, status } of tracked) {
+        // The entry this write counted in: another write may have dropped it meanwhile (a
+        // public checkpoint, a delete), and a later engine write started a new one.
         known.writing--;
+        if (this.#runIndexed.get(id) !== known) continue;
         // Batches land in the order they were made, so the last one to land is the newest.
         known.status = ok ? status : null;
         if (known.writing === 0 && (known.status === null || TERMINAL_STATUSES.has(status))) {

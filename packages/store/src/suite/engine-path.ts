@@ -97,6 +97,28 @@ export function enginePathTests(ctx: SuiteContext): void {
     await expectIndexed(store, done);
   });
 
+  it('an engine write in flight when a public write drops the run from following is not counted again', async () => {
+    const store = await ctx.open();
+    const run = makeRun({ status: 'running' });
+    await write(store, run, true);
+    // In flight together: an engine write, a public one (the run is no longer followed), and
+    // an engine write that starts following it afresh.
+    const paused = withStatus(run, 'paused');
+    const byHand = withStatus(paused, 'running');
+    await Promise.all([
+      store[TRUSTED_CHECKPOINT]({ runs: [paused] }, true),
+      store.checkpoint({ runs: [byHand] }),
+      store[TRUSTED_CHECKPOINT]({ runs: [withStatus(byHand, 'paused')] }, true),
+    ]);
+    const resumed = withStatus(withStatus(byHand, 'paused'), 'running');
+    const done = withStatus(resumed, 'completed');
+    await Promise.all([
+      store[TRUSTED_CHECKPOINT]({ runs: [resumed] }, true),
+      store[TRUSTED_CHECKPOINT]({ runs: [done] }, true),
+    ]);
+    await expectIndexed(store, done);
+  });
+
   it('a run deleted and imported again (an older copy) is indexed as imported', async () => {
     const store = await ctx.open();
     const paused = await pausedRun(store);
