@@ -369,7 +369,8 @@ export abstract class LevelBackedStore extends Store {
     };
     const usage = checkpoint.usage ?? [];
     const first = checkpoint.runs?.[0] ?? checkpoint.tasks?.[0];
-    if (trusted && !durable && first !== undefined) {
+    // A soft write is made at flush time; one that carries usage is written as it comes.
+    if (trusted && !durable && first !== undefined && usage.length === 0) {
       if (!this.#committer) throw new CairnError('STORE_CLOSED', 'The store is not open');
       const slot = 'id' in first ? runKey(first.id) : taskKey(first.runId, first.taskId);
       return this.#committer.writeDeferred(slot, () => entriesOf());
@@ -645,7 +646,8 @@ export abstract class LevelBackedStore extends Store {
       counts.logs += deletion.counts.logs;
       counts.inbox += deletion.counts.inbox;
       counts.entries += deletion.counts.entries;
-      entries.push(...deletion.entries);
+      // One by one: a run with very many log lines would overflow a spread's arguments.
+      for (const entry of deletion.entries) entries.push(entry);
     }
     // One batch: every run in it is deleted whole or not at all.
     if (!dryRun && entries.length > 0) await this.#write(entries);

@@ -62,6 +62,27 @@ async function exportAll(store: Store): Promise<string[]> {
   return lines;
 }
 
+describe('prune of a run with very many log lines', () => {
+  it('deletes them all (they are not passed as one call’s arguments)', async () => {
+    const store = new MemoryStore();
+    await store.open();
+    try {
+      const run = { ...variedRuns(1, START)[0]!, status: 'completed' as const };
+      const ended = { ...run, endedAt: run.createdAt + HOUR };
+      await writeRuns(store, [ended]);
+      const LINES = 200_000;
+      for (let i = 0; i < LINES; i += 20_000) {
+        await store.appendLogs(Array.from({ length: 20_000 }, () => makeLog(run.id)));
+      }
+      const result = await store.prune({ olderThan: ended.endedAt + 1 });
+      expect(result).toMatchObject({ runs: 1, logs: LINES });
+      expect(await store.readLogs(run.id, { limit: 1 })).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
+});
+
 describe.each(backends)('%s at scale', (_name, make) => {
   it(`pages through ${RUNS} runs with combined filters`, async () => {
     const store = make();

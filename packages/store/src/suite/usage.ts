@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { LevelBackedStore } from '../level-store.js';
 import type { Run } from '../records.js';
-import type { Store } from '../store.js';
+import { TRUSTED_CHECKPOINT, type Store } from '../store.js';
 import { usageOfStep, type UsageDelta } from '../usage.js';
 import { failBatches } from './atomic.js';
 import { expectCairnError, expectTypeError, itIf, type SuiteContext } from './context.js';
@@ -117,6 +117,16 @@ export function usageTests(ctx: SuiteContext): void {
     await Promise.all(Array.from({ length: 50 }, () => step(store, run, [delta()])));
     expect(await store.usage({ by: 'model' })).toEqual([
       { key: 'gpt-x', steps: 50, promptTokens: 5000, completionTokens: 1000, totalTokens: 6000 },
+    ]);
+  });
+
+  it('a soft checkpoint through the engine path counts its usage too', async () => {
+    const store = await ctx.open();
+    const run = makeRun();
+    await store.createRun(run);
+    await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run)], usage: [delta()] }, false);
+    expect(await store.usage({ by: 'model' })).toEqual([
+      { key: 'gpt-x', steps: 1, promptTokens: 100, completionTokens: 20, totalTokens: 120 },
     ]);
   });
 
