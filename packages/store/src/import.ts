@@ -122,10 +122,6 @@ function readRunLine(value: unknown, hooks: ImportHooks): RunBundle | string {
   );
 }
 
-/**
- * Reads every line, checking each, before anything is written; then writes the runs (each in
- * one atomic batch). The whole import is held in memory while it is checked.
- */
 /** Checks the arguments of `importRuns` (before the store is asked anything). */
 export function checkImportArgs(lines: unknown, options: unknown): void {
   const iterable = lines as { [Symbol.asyncIterator]?: unknown; [Symbol.iterator]?: unknown };
@@ -156,6 +152,10 @@ export function checkImportArgs(lines: unknown, options: unknown): void {
   }
 }
 
+/**
+ * Reads every line, checking each, before anything is written; then writes the runs (each in
+ * one atomic batch). The whole import is held in memory while it is checked.
+ */
 export async function parseImport(
   lines: AsyncIterable<string> | Iterable<string>,
   options: ImportOptions,

@@ -746,26 +746,37 @@ export abstract class LevelBackedStore extends Store {
     return found;
   }
 
+  protected _checkImported(bundle: RunBundle): void {
+    this.#bundleEntries(bundle, []);
+  }
+
+  /** A run's records as an import writes them; returns the usage its steps add. */
+  #bundleEntries(bundle: RunBundle, entries: [string, WriteValue][]): UsageDelta[] {
+    this.#runEntries(bundle.run, entries);
+    const usage: UsageDelta[] = [];
+    for (const task of bundle.tasks) {
+      this.#taskEntries(task, entries);
+      if (countsForUsage(task)) usage.push(usageOfStep(bundle.run, task));
+    }
+    for (const line of bundle.logs) {
+      const k = logKey(line.runId, line.seq);
+      entries.push([k, this.#encode(k, line)]);
+    }
+    for (const entry of bundle.inbox) {
+      const k = inboxKey(entry.runId, entry.taskId);
+      entries.push([k, this.#encode(k, { data: entry.data, at: entry.at })]);
+    }
+    return usage;
+  }
+
   protected async _importRuns(bundles: readonly RunBundle[]): Promise<void> {
     const writes: Promise<void>[] = [];
     let seq = this.#logSeq;
     for (const bundle of bundles) {
       const entries: [string, WriteValue][] = [];
-      this.#runEntries(bundle.run, entries);
-      const usage: UsageDelta[] = [];
-      for (const task of bundle.tasks) {
-        this.#taskEntries(task, entries);
-        if (countsForUsage(task)) usage.push(usageOfStep(bundle.run, task));
-      }
-      for (const line of bundle.logs) {
-        const k = logKey(line.runId, line.seq);
-        entries.push([k, this.#encode(k, line)]);
-        seq = Math.max(seq, line.seq);
-      }
-      for (const entry of bundle.inbox) {
-        const k = inboxKey(entry.runId, entry.taskId);
-        entries.push([k, this.#encode(k, { data: entry.data, at: entry.at })]);
-      }
+      // The records were checked (and encoded) when the import was read: this does not throw.
+      const usage = this.#bundleEntries(bundle, entries);
+      for (const line of bundle.logs) seq = Math.max(seq, line.seq);
       if (seq > this.#logSeq) {
         // Lines appended later go above the imported ones.
         this.#logSeq = seq;

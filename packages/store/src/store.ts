@@ -434,6 +434,7 @@ export abstract class Store {
         for (const task of bundle.tasks) checkTaskValues(task);
         for (const line of bundle.logs) assertSerializable(line.data, 'log.data');
         for (const entry of bundle.inbox) assertSerializable(entry.data, 'inbox.data');
+        this._checkImported(bundle);
       },
     });
   }
@@ -620,6 +621,11 @@ export abstract class Store {
   protected abstract _existingRuns(runIds: readonly string[]): Promise<Set<string>>;
   /** Writes checked runs with their tasks, logs and inbox; each run in one atomic batch. */
   protected abstract _importRuns(bundles: readonly RunBundle[]): Promise<void>;
+  /**
+   * Throws what writing `bundle` would refuse (a record too large for the backend), so that
+   * the import refuses its line before anything is written.
+   */
+  protected abstract _checkImported(bundle: RunBundle): void;
 }
 
 // --- argument checks, shared by every backend -------------------------------------------

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../store.js';
 import type { SuiteContext } from './context.js';
 import { makeLog, makeRun, makeTask } from './fixtures.js';
+import { exportLines } from './export-import.js';
 import { expectRefused, seedStore, type BadCall, type Seed } from './seeded.js';
 
 class Money {
@@ -166,6 +167,21 @@ export function badValueTests(ctx: SuiteContext): void {
         await expectRefused(store, seed, bad);
       });
     }
+    it('an import with a record over the limit is INVALID_IMPORT naming its line; nothing changes', async () => {
+      // Exported from a store without the limit: a small run, then one too large here.
+      const source = await ctx.open();
+      await source.createRun(makeRun({ createdAt: 2_000 }));
+      await source.createRun(makeRun({ createdAt: 1_000, input: 'x'.repeat(LIMIT * 2) }));
+      const lines = await exportLines(source);
+      await expectRefused(store, seed, {
+        name: 'importRuns',
+        expected: 'INVALID_IMPORT',
+        call: (s) => s.importRuns(lines),
+      });
+      const error = await store.importRuns(lines).catch((e: unknown) => e);
+      expect(error).toMatchObject({ details: { lines: [{ line: 3 }] } });
+    });
+
     it('a record just under the limit is accepted', async () => {
       const run = makeRun({ input: 'x'.repeat(LIMIT - 1024) });
       await store.createRun(run);
