@@ -1,5 +1,6 @@
 import { createReadStream, createWriteStream, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import { createInterface } from 'node:readline';
 import type { Stream } from './output.js';
 
@@ -37,7 +38,8 @@ export function lineSink(path: string, stdout: Stream): LineSink {
     },
     async close() {
       stream.end();
-      await once(stream, 'finish');
+      // Settles even when the stream failed before (a 'finish' would never come).
+      await finished(stream);
       if (failed) throw failed;
       renameSync(partial, path);
     },

@@ -1,7 +1,12 @@
 /** The CLI's pure parts, in process: arguments, schema summaries, colour, bars, the timeline. */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { toMs } from '@cairn/core';
 import type { Run, Task } from '@cairn/store';
 import { describe, expect, it } from 'vitest';
 import { durationOption, intOption, parseCommand, timeOption } from '../src/args.js';
+import { lineSink } from '../src/files.js';
 import { formatDuration } from '../src/format.js';
 import { colours, Output, useColour, visibleLength } from '../src/output.js';
 import { renderBar } from '../src/progress.js';
@@ -17,7 +22,41 @@ const usage = (fn: () => unknown) => {
   return undefined;
 };
 
+describe('files', () => {
+  it('an export whose file fails is refused with the error, not left waiting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-cli-sink-'));
+    try {
+      const path = join(dir, 'out.ndjson');
+      // The file cannot be opened: its ".partial" is a directory.
+      mkdirSync(`${path}.partial`);
+      const sink = lineSink(path, { write: () => true });
+      await sink.write('{"a":1}');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await expect(sink.close()).rejects.toMatchObject({ code: 'EISDIR' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('arguments', () => {
+  it('reads durations exactly as the engine does (the command line keeps its own copy)', () => {
+    for (const text of [
+      '0ms',
+      '1ms',
+      '250ms',
+      '45s',
+      '1.5h',
+      '15m',
+      '30d',
+      '2w',
+      ' 12h ',
+      '3650d',
+    ]) {
+      expect(durationOption(text, 'x')).toBe(toMs(text as never, 'x'));
+    }
+  });
+
   it('reads durations as the engine does, and times back from now or as dates', () => {
     expect(durationOption('30d', 'older-than')).toBe(30 * 86_400_000);
     expect(durationOption('1.5h', 'x')).toBe(5_400_000);
