@@ -4,7 +4,7 @@
  * Each workload is measured against a raw baseline (plain `level` doing the least the same
  * work needs) measured in the same run, interleaved, several times; the table reports
  * medians and ratios. `--smoke` runs tiny sizes (CI runs it so the bench cannot rot).
- * `--only W1,W3` runs some workloads.
+ * `--only=W1,W3` runs some workloads.
  */
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';

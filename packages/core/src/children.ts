@@ -20,7 +20,7 @@ export async function runChild<I, O>(
   if (!exec.host.registered(wf)) {
     throw new CairnError(
       'WORKFLOW_NOT_REGISTERED',
-      `Workflow "${wf.name}" version ${wf.version} is not registered with exec engine`,
+      `Workflow "${wf.name}" version ${wf.version} is not registered with this engine`,
       { details: { workflow: wf.name, version: wf.version } },
     );
   }

@@ -108,7 +108,7 @@ export async function waitForInput<S extends z.ZodType>(
       if (task.timeoutAt <= exec.host.clock.now()) fireSoon(exec, taskId);
       else exec.host.armTimer(task.timeoutAt);
     }
-    // Input kept for exec wait while it was being written answers it now.
+    // Input kept for this wait while it was being written answers it now.
     if (exec.inbox.has(taskId)) answerKept(exec, taskId);
     exec.inflight--;
     exec.scheduleCheck();
