@@ -317,7 +317,7 @@ export class Engine {
         namespace,
         input: parsed.data,
         now,
-        tags: [...(options.tags ?? [])],
+        tags: options.tags ?? [],
       });
       // A generated id is new (UUIDv7): no need to read before writing, and nothing to delete.
       if (options.id === undefined)

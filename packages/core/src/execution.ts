@@ -630,5 +630,3 @@ export class RunExecution {
     this.host.finished(this);
   }
 }
-
-export { elapsed } from './execution-support.js';

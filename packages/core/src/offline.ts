@@ -8,7 +8,7 @@ import {
   type Task,
 } from '@cairn/store';
 import { z } from 'zod';
-import { elapsed } from './execution.js';
+import { elapsed } from './execution-support.js';
 import { KeyedLock } from './lock.js';
 import { runHasEnded } from './engine-support.js';
 import { cancelRunRecords, operatorPaused } from './run-changes.js';

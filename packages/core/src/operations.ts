@@ -172,8 +172,8 @@ export async function resumeRun(
             payloads.set(taskId, data);
           }
         }
-        exec.validateResume(payloads);
-        // Waits first: if the store refuses a payload (too large), the pause stays too.
+        // Waits first (all validated before anything changes): if the store refuses a payload
+        // (too large), the pause stays too.
         await exec.resumeWaits(payloads, by);
         if (operator) {
           await exec.clearPause();

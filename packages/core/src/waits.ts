@@ -76,7 +76,7 @@ export async function waitForInput<S extends z.ZodType>(
     }
     // Input sent before the wait was reached (or, for a recorded wait, before a crash
     // let it be delivered) answers it now.
-    const early = await takeEarlyInput(exec, taskId);
+    const early = takeEarlyInput(exec, taskId);
     if (early.found) {
       const parsed = parseWaitInput(schema, early.data);
       if (parsed.success) {
@@ -163,10 +163,7 @@ export function parseRecorded(
  * inbox in memory (loaded with its history, and mirrored by `resumeTask`), so no read is
  * needed; the store entry is deleted by the checkpoint that consumes it.
  */
-export async function takeEarlyInput(
-  exec: RunExecution,
-  taskId: string,
-): Promise<{ found: boolean; data?: unknown }> {
+function takeEarlyInput(exec: RunExecution, taskId: string): { found: boolean; data?: unknown } {
   if (!exec.inbox.has(taskId)) return { found: false };
   const data = exec.inbox.get(taskId);
   exec.inbox.delete(taskId);
@@ -244,7 +241,7 @@ export function validateResume(
   return values;
 }
 
-/** Resumes waiting tasks with already validated payloads, in one checkpoint. */
+/** Validates the payloads for waiting tasks, then resumes them all in one checkpoint. */
 export async function resumeWaits(
   exec: RunExecution,
   payloads: ReadonlyMap<string, unknown>,
