@@ -324,15 +324,29 @@ describe('offlineCancel', () => {
     await expectCode(offlineCancel(h.store, handle.id), 'INVALID_TRANSITION');
   });
 
-  it('bad arguments are TypeErrors', async () => {
-    h = await Harness.create(ALL);
-    await expect(offlineCancel({} as never, 'x')).rejects.toBeInstanceOf(TypeError);
-    await expect(offlinePause(h.store, 5 as never)).rejects.toBeInstanceOf(TypeError);
-    await expect(
-      offlineResumeTask(h.store, 'x', 'y', {}, { by: 5 as never }),
-    ).rejects.toBeInstanceOf(TypeError);
-    await expect(offlineResumeTask(h.store, 'x', 'y', () => 1)).rejects.toMatchObject({
-      code: 'NOT_SERIALIZABLE',
-    });
+  it('bad arguments are refused with their code, and nothing stored changes', async () => {
+    const runId = await pausedExpense();
+    const before = await snapshot(h.store);
+    const typeErrors = [
+      offlineCancel({} as never, runId),
+      offlinePause(h.store, 5 as never),
+      offlineResume(h.store, runId, { approved: true, by: 'x' }, { by: 5 as never }),
+      offlineResumeTask(h.store, runId, 'manager-approval', {}, { by: 5 as never }),
+      offlineResumeTask(h.store, runId, 7 as never, {}),
+    ];
+    for (const call of typeErrors) {
+      await expect(call).rejects.toBeInstanceOf(TypeError);
+      await expect(call).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    for (const id of ['', 'a\u0000b', 'x'.repeat(201)]) {
+      await expectCode(offlineCancel(h.store, id), 'INVALID_ARGUMENT');
+      await expectCode(offlinePause(h.store, id), 'INVALID_ARGUMENT');
+      await expectCode(offlineResumeTask(h.store, runId, id, {}), 'INVALID_ARGUMENT');
+    }
+    await expectCode(
+      offlineResumeTask(h.store, runId, 'manager-approval', () => 1),
+      'NOT_SERIALIZABLE',
+    );
+    expect(await snapshot(h.store)).toEqual(before);
   });
 });

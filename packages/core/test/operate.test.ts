@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { diagnose, runDetail } from '@cairn/store';
-import { CairnError, TerminalError, workflow } from '../src/index.js';
+import { TerminalError, workflow } from '../src/index.js';
 import { Harness, until } from './hitl-support.js';
 
 /**
@@ -182,7 +182,7 @@ describe('queries on the engine', () => {
     await small.result();
     const done = await h.engine.diagnose(small.id);
     expect(done.findings).toEqual([expect.stringMatching(/^it completed at /)]);
-    await expect(h.engine.diagnose('nope')).rejects.toBeInstanceOf(CairnError);
+    await expect(h.engine.diagnose('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('listRuns filters by tags and time', async () => {

@@ -36,9 +36,13 @@ class SlowStore extends MemoryStore {
   }
 
   // The engine writes through the store's trusted path; the public one is gated the same way.
-  override async [TRUSTED_CHECKPOINT](checkpoint: Checkpoint, durable: boolean): Promise<void> {
+  override async [TRUSTED_CHECKPOINT](
+    checkpoint: Checkpoint,
+    durable: boolean,
+    created?: boolean,
+  ): Promise<void> {
     await this.#gateWait(checkpoint);
-    return super[TRUSTED_CHECKPOINT](checkpoint, durable);
+    return super[TRUSTED_CHECKPOINT](checkpoint, durable, created);
   }
 
   override async checkpoint(checkpoint: Checkpoint, options?: CheckpointOptions): Promise<void> {
