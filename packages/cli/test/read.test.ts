@@ -1,4 +1,5 @@
 /** `cairn runs`, `show`, `waiting`, help, bad arguments, missing and locked stores. */
+import { readdirSync } from 'node:fs';
 import { LevelStore } from '@cairn/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { populate, type Populated } from './fixture/populate.js';
@@ -35,8 +36,16 @@ describe('cairn runs', () => {
     expect(r.stdout).toMatch(/STEP_FAILED: customers\.csv: unexpected end of input/);
     expect(r.stdout).toContain(`child of ${ids.order}`);
     expect(r.stdout).toContain('paused by an operator at cooldown');
-    expect(r.stdout).not.toContain('\x1b['); // not a terminal: no colour
     expect(lines.at(-1)).toBe('10 runs');
+  });
+
+  it('uses no colour when its output is not a terminal, even without NO_COLOR', async () => {
+    const plain = await cairn(['runs', ...store], { env: { NO_COLOR: '' } });
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).not.toContain('\x1b[');
+    // FORCE_COLOR turns it on anywhere: the check above can tell the two apart.
+    const forced = await cairn(['runs', ...store], { env: { NO_COLOR: '', FORCE_COLOR: '1' } });
+    expect(forced.stdout).toContain('\x1b[');
   });
 
   it('--json prints the page and nothing else', async () => {
@@ -274,6 +283,7 @@ describe('usage and failures', () => {
       ]);
       const viaEnv = await cairn(['runs'], { env: { CAIRN_STORE_DIR: empty.path } });
       expect(viaEnv.code).toBe(3);
+      expect(readdirSync(empty.path)).toEqual([]);
     } finally {
       empty.remove();
     }

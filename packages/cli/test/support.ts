@@ -66,8 +66,10 @@ export interface RunOptions {
 /** `cairn <args>`: resolves with its exit code and output (never rejects on a failure exit). */
 export function cairn(args: readonly string[], options: RunOptions = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
+    // No colour unless a test asks for it (FORCE_COLOR from the outer environment is dropped).
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     delete env.FORCE_COLOR;
+    Object.assign(env, options.env);
     const child = spawn(process.execPath, [BIN, ...args], {
       env,
       cwd: options.cwd ?? process.cwd(),
