@@ -1,4 +1,5 @@
 import { beforeAll, expect, it } from 'vitest';
+import { MemoryStore } from '../level-store.js';
 import type { Store } from '../store.js';
 import type { SuiteContext } from './context.js';
 import { makeLog, makeRun, makeTask } from './fixtures.js';
@@ -434,6 +435,59 @@ const INVALID_VALUES: BadCall[] = [
   },
 ];
 
+/** A time after every run's end: a prune with it would delete the seed's completed run. */
+const FAR = 8.64e15;
+
+/** The export of one new run (an import with it would write something). */
+async function newRunLines(): Promise<string[]> {
+  const source = new MemoryStore();
+  await source.open();
+  await source.createRun(makeRun());
+  const lines: string[] = [];
+  await source.exportRuns((line) => void lines.push(line));
+  await source.close();
+  return lines;
+}
+
+/** Options of the calls that delete or write many runs, each of which would change something. */
+const BAD_OPTIONS: BadCall[] = [
+  ...(
+    [
+      ['batchSize: 0', { batchSize: 0 }, 'INVALID_ARGUMENT'],
+      ['keep: -1', { keep: -1 }, 'INVALID_ARGUMENT'],
+      ['keep: 1.5', { keep: 1.5 }, 'INVALID_ARGUMENT'],
+      ['statuses: "completed"', { statuses: 'completed' }, 'TypeError'],
+      ['statuses: ["running"]', { statuses: ['running'] }, 'INVALID_ARGUMENT'],
+      ['dryRun: "yes"', { dryRun: 'yes' }, 'TypeError'],
+      ['onProgress: 5', { onProgress: 5 }, 'TypeError'],
+    ] as const
+  ).map(([label, options, expected]): BadCall => ({
+    name: `prune({ olderThan: far, ${label} })`,
+    expected,
+    call: (s) => s.prune({ olderThan: FAR, ...options }),
+  })),
+  {
+    name: 'prune({ olderThan: Infinity })',
+    expected: 'INVALID_ARGUMENT',
+    call: (s) => s.prune({ olderThan: Number.POSITIVE_INFINITY }),
+  },
+  {
+    name: 'importRuns(a new run, { conflict: "overwrite" })',
+    expected: 'INVALID_ARGUMENT',
+    call: async (s) => s.importRuns(await newRunLines(), { conflict: 'overwrite' }),
+  },
+  {
+    name: 'importRuns(a new run, { onProgress: 5 })',
+    expected: 'TypeError',
+    call: async (s) => s.importRuns(await newRunLines(), { onProgress: 5 }),
+  },
+  {
+    name: 'importRuns(a new run, null)',
+    expected: 'TypeError',
+    call: async (s) => s.importRuns(await newRunLines(), null),
+  },
+];
+
 /** Calls that are wrong in the store's state, not in their arguments. */
 const WRONG_STATE: BadCall[] = [
   {
@@ -456,7 +510,7 @@ export function badInputTests(ctx: SuiteContext): void {
       await expectRefused(store, seed, bad);
     });
   }
-  for (const bad of [...INVALID_VALUES, ...WRONG_STATE]) {
+  for (const bad of [...INVALID_VALUES, ...WRONG_STATE, ...BAD_OPTIONS]) {
     it(`${bad.name} is ${bad.expected}; nothing changes`, async () => {
       await expectRefused(store, seed, bad);
     });
