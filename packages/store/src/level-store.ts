@@ -399,7 +399,8 @@ export abstract class LevelBackedStore extends Store {
     durable: boolean,
   ): Promise<void> {
     if (!this.#committer) throw new CairnError('STORE_CLOSED', 'The store is not open');
-    for (const k of new Set(this.#usage.apply(usage))) {
+    // A key named twice is one pending entry: the committer keeps the last write of a key.
+    for (const k of this.#usage.apply(usage)) {
       entries.push([k, { expand: () => [[k, this.#usage.encoded(k)]], reject: () => undefined }]);
     }
     // Taken back by the committer itself when the batch fails, before it makes the next one.

@@ -72,8 +72,3 @@ export function matchesFilter(run: Run, filter: RunFilter): boolean {
     return false;
   return true;
 }
-
-/** The `<order>` part of an index key: what a cursor holds. */
-export function orderOf(k: string, base: string): string {
-  return k.slice(base.length);
-}
