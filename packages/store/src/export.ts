@@ -1,6 +1,7 @@
 import { CairnError } from './errors.js';
 import { toTagged } from './json-tags.js';
 import type { Run, Task } from './records.js';
+import { usageOfStep } from './usage.js';
 import { MAX_LIMIT, type RunFilter, type Store } from './store.js';
 
 /** Receives one line at a time, without its line break; may return a promise (backpressure). */
@@ -132,13 +133,14 @@ const iso = (ms: number | null): string => (ms === null ? '' : new Date(ms).toIS
 const num = (value: unknown): number | null =>
   typeof value === 'number' && Number.isFinite(value) ? value : null;
 
-/** As usage counts it: `totalTokens`, else prompt plus completion when either is recorded. */
-function totalTokens(meta: Task['meta']): number | null {
-  const total = num(meta.totalTokens);
-  if (total !== null) return total;
-  const prompt = num(meta.promptTokens);
-  const completion = num(meta.completionTokens);
-  return prompt === null && completion === null ? null : (prompt ?? 0) + (completion ?? 0);
+/** The step's total tokens as usage counts them, when it recorded any token count. */
+function totalTokens(run: Run, task: Task): number | null {
+  const { meta } = task;
+  const none =
+    num(meta.totalTokens) === null &&
+    num(meta.promptTokens) === null &&
+    num(meta.completionTokens) === null;
+  return none ? null : usageOfStep(run, task).totalTokens;
 }
 
 function stepRow(run: Run, task: Task): string {
@@ -161,7 +163,7 @@ function stepRow(run: Run, task: Task): string {
     typeof task.meta.model === 'string' ? task.meta.model : null,
     num(task.meta.promptTokens),
     num(task.meta.completionTokens),
-    totalTokens(task.meta),
+    totalTokens(run, task),
     error,
   ]
     .map(csvField)

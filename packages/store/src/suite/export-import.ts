@@ -258,17 +258,25 @@ export function exportImportTests(ctx: SuiteContext): void {
           startedAt,
           meta: { model: 'mini', promptTokens: 3, completionTokens: 4 },
         }),
+        makeTask(run, {
+          taskId: 'zero-total',
+          seq: 4,
+          startedAt,
+          meta: { model: 'mini', promptTokens: 3, completionTokens: 4, totalTokens: 0 },
+        }),
       ],
     });
     const rows: string[] = [];
     const result = await store.exportSteps((row) => void rows.push(row), { namespace: 'acme' });
-    expect(result).toMatchObject({ runs: 1, tasks: 3 });
+    expect(result).toMatchObject({ runs: 1, tasks: 4 });
     expect(rows).toEqual([
       'runId,workflow,namespace,taskId,kind,status,attempt,startedAt,endedAt,durationMs,model,promptTokens,completionTokens,totalTokens,error',
       'csv-run,llm,acme,"draft, ""v2""",step,completed,1,2025-01-02T03:04:05.000Z,2025-01-02T03:04:06.500Z,1500,gpt-x,10,5,15,',
       'csv-run,llm,acme,pay,step,failed,3,2025-01-02T03:04:05.000Z,2025-01-02T03:04:05.005Z,5,,,,,"STEP_FAILED: card\ndeclined"',
       // No totalTokens recorded: prompt plus completion, as usage counts it.
       'csv-run,llm,acme,title,step,completed,1,2025-01-02T03:04:05.000Z,2025-01-02T03:04:05.005Z,5,mini,3,4,7,',
+      // A total of 0 with prompt and completion recorded: usage counts their sum, so does this.
+      'csv-run,llm,acme,zero-total,step,completed,1,2025-01-02T03:04:05.000Z,2025-01-02T03:04:05.005Z,5,mini,3,4,7,',
     ]);
   });
 }
