@@ -58,7 +58,33 @@ export const MAX_DEPTH = 1000;
  * Uint8Arrays, arrays and plain objects.
  */
 export function assertSerializable(value: unknown, path: string): void {
-  walk(value, path, new Set());
+  // Nearly every value passes: checked first without building a path per value or keeping a
+  // set of ancestors; only a value that fails is walked again to say where and why.
+  if (!serializable(value, 0)) walk(value, path, new Set());
+}
+
+/**
+ * Whether `walk` would accept `value`, whose `depth` ancestors are objects. A cycle never
+ * ends, so it is caught by the depth limit here, and `walk` then names it.
+ */
+function serializable(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object') {
+    const type = typeof value;
+    return type === 'string' || type === 'number' || type === 'boolean' || type === 'undefined';
+  }
+  if (value === null || value instanceof Date || value instanceof Uint8Array) return true;
+  if (depth >= MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!serializable(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const k in value) {
+    if (Object.hasOwn(value, k) && !serializable((value as Record<string, unknown>)[k], depth + 1))
+      return false;
+  }
+  return true;
 }
 
 function walk(value: unknown, path: string, seen: Set<object>): void {
