@@ -61,8 +61,11 @@ export interface StepContext {
   readonly idempotencyKey: string;
   /** Aborted on timeout and when the run is cancelled. */
   readonly signal: AbortSignal;
-  /** Adds annotations to the task record (model, tokens, anything). */
-  annotate(meta: Record<string, unknown>): void;
+  /**
+   * Adds annotations to the task record (model, tokens, anything). A function of its own,
+   * so it may be taken from the context (`({ annotate }) => …`).
+   */
+  readonly annotate: (meta: Record<string, unknown>) => void;
 }
 
 export interface RetryOptions {

@@ -125,7 +125,13 @@ export async function settleAttempt<T>(
       } catch (error) {
         return failStep(exec, task, toError(error), false);
       }
-      const running = { ...task };
+      // What the refusal below puts back (a copy of the whole record cost more than these).
+      const before = {
+        status: task.status,
+        meta: task.meta,
+        endedAt: task.endedAt,
+        durationMs: task.durationMs,
+      };
       task.status = 'completed';
       task.output = outcome.value;
       task.meta = meta;
@@ -139,19 +145,21 @@ export async function settleAttempt<T>(
         await exec.write({ tasks: [task], usage }, (error) => {
           refused = error;
           delete task.output;
-          Object.assign(task, running);
+          Object.assign(task, before);
         });
       } catch (error) {
         if (refused === undefined) throw error;
       }
       if (refused !== undefined) return failStep(exec, task, toError(refused), false);
       faults.hit('step.after-commit', task);
-      exec.host.events.emit('task:completed', {
-        runId: exec.run.id,
-        taskId: task.taskId,
-        kind: 'step',
-        durationMs: task.durationMs,
-      });
+      if (exec.host.events.has('task:completed')) {
+        exec.host.events.emit('task:completed', {
+          runId: exec.run.id,
+          taskId: task.taskId,
+          kind: 'step',
+          durationMs: task.durationMs,
+        });
+      }
       return false;
     }
     const error = outcome.error;
@@ -213,6 +221,37 @@ function markStarted(exec: RunExecution, task: Task): void {
   });
 }
 
+/**
+ * What a step function receives. A class, so that `signal` is an accessor on the prototype
+ * rather than a getter made with each attempt; `annotate` stays an own arrow function, so a
+ * step function may take it apart (`({ annotate }) => …`).
+ */
+class AttemptContext implements StepContext {
+  readonly runId: string;
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly idempotencyKey: string;
+  readonly annotate: (meta: Record<string, unknown>) => void;
+  readonly #ensure: () => AbortController;
+
+  constructor(exec: RunExecution, task: Task, attempt: number, ensure: () => AbortController) {
+    this.runId = exec.run.id;
+    this.taskId = task.taskId;
+    this.attempt = attempt;
+    this.idempotencyKey = `${exec.run.id}:${task.taskId}`;
+    this.#ensure = ensure;
+    this.annotate = (meta) => {
+      if (typeof meta !== 'object' || meta === null) throw typeError('annotate takes an object');
+      assertSerializable(meta, 'meta');
+      task.meta = { ...task.meta, ...meta };
+    };
+  }
+
+  get signal(): AbortSignal {
+    return this.#ensure().signal;
+  }
+}
+
 /** One attempt of a step, inside the queue. Never throws: the outcome says what happened. */
 export async function runAttempt<T>(
   exec: RunExecution,
@@ -253,20 +292,7 @@ export async function runAttempt<T>(
   let timer: unknown;
   let onRunAbort: (() => void) | null = null;
   try {
-    const stepContext: StepContext = {
-      runId: exec.run.id,
-      taskId: task.taskId,
-      attempt,
-      idempotencyKey: `${exec.run.id}:${task.taskId}`,
-      get signal() {
-        return ensure().signal;
-      },
-      annotate: (meta) => {
-        if (typeof meta !== 'object' || meta === null) throw typeError('annotate takes an object');
-        assertSerializable(meta, 'meta');
-        task.meta = { ...task.meta, ...meta };
-      },
-    };
+    const stepContext = new AttemptContext(exec, task, attempt, ensure);
     let result: T | PromiseLike<T>;
     try {
       faults.hit('step.before-run', task);

@@ -109,6 +109,27 @@ describe('checkpointing', () => {
     });
     expect(seen!.signal.aborted).toBe(false);
   });
+
+  it('lets a step function take its context apart, annotate included', async () => {
+    const wf = workflow('step-context-parts', {
+      input,
+      run: async (ctx) =>
+        ctx.step('parts', ({ runId, taskId, attempt, idempotencyKey, signal, annotate }) => {
+          annotate({ model: 'm', promptTokens: 3 });
+          return { runId, taskId, attempt, idempotencyKey, aborted: signal.aborted };
+        }),
+    });
+    const { engine } = await setup({ workflows: [wf], clock: new ManualClock() });
+    const handle = await engine.start(wf, {});
+    expect(await handle.result()).toEqual({
+      runId: handle.id,
+      taskId: 'parts',
+      attempt: 1,
+      idempotencyKey: `${handle.id}:parts`,
+      aborted: false,
+    });
+    expect((await engine.tasks(handle.id))[0]!.meta).toEqual({ model: 'm', promptTokens: 3 });
+  });
 });
 
 describe('replay', () => {
@@ -764,6 +785,36 @@ describe('results that cannot be stored, and odd throws', () => {
     ]);
     expect(tasks[1]!.output).toBeUndefined();
     expect((await store.verify()).ok).toBe(true);
+  });
+
+  it('keeps no meta made from a result the store refused, and counts no usage for it', async () => {
+    const store = new MemoryStore({ maxRecordBytes: 4096 });
+    const wf = workflow('too-large-meta', {
+      input,
+      run: async (ctx) =>
+        ctx.step('large', () => 'x'.repeat(10_000), {
+          meta: { model: 'm' },
+          retry: 1,
+        }),
+    });
+    const metaOf = workflow('too-large-meta-fn', {
+      input,
+      run: async (ctx) =>
+        ctx.step('large', () => 'x'.repeat(10_000), {
+          meta: (v: string) => ({ length: v.length, promptTokens: 7 }),
+          retry: 1,
+        }),
+    });
+    const { engine } = await setup({ workflows: [wf, metaOf], clock: new ManualClock() }, store);
+    for (const def of [wf, metaOf]) {
+      const handle = await engine.start(def, {});
+      await rejectsWithCode(handle.result(), 'VALUE_TOO_LARGE');
+      const [task] = await engine.tasks(handle.id);
+      expect(task!.status).toBe('failed');
+      expect(task!.meta).toEqual(def === wf ? { model: 'm' } : {});
+      expect(task!.output).toBeUndefined();
+    }
+    expect(await store.usage({ by: 'workflow' })).toEqual([]);
   });
 
   it.each([
