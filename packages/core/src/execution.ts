@@ -99,6 +99,10 @@ export class RunExecution {
   quietWaiters: (() => void)[] = [];
   state: State = 'active';
   #abort: AbortController | null = null;
+  /** Ends the current turn's parallel group (one function for the run, not one per call). */
+  readonly #endGroup = (): void => {
+    this.group = null;
+  };
   readonly ctx: WorkflowContext;
 
   /**
@@ -176,7 +180,7 @@ export class RunExecution {
     const seq = hist ? hist.seq : this.nextSeq++;
     if (this.group === null) {
       this.group = `g${seq}`;
-      queueMicrotask(() => (this.group = null));
+      queueMicrotask(this.#endGroup);
     }
     return { taskId, seq, hist, group: hist?.group ?? this.group };
   }
