@@ -59,6 +59,8 @@ import { z } from 'zod';
 const EMPTY = new Uint8Array(0);
 /** At most this many runs have their index state followed (see #runIndexed). */
 const MAX_TRACKED_RUNS = 10_000;
+/** Usage keys whose deferred write is kept for reuse (a new day brings new keys). */
+const MAX_USAGE_WRITES = 10_000;
 /** classic-level's sync option (abstract-level's types do not name it). */
 const SYNC = { sync: true } as object;
 const NO_SYNC = { sync: false } as object;
@@ -400,11 +402,22 @@ export abstract class LevelBackedStore extends Store {
   ): Promise<void> {
     if (!this.#committer) throw new CairnError('STORE_CLOSED', 'The store is not open');
     // A key named twice is one pending entry: the committer keeps the last write of a key.
-    for (const k of this.#usage.apply(usage)) {
-      entries.push([k, { expand: () => [[k, this.#usage.encoded(k)]], reject: () => undefined }]);
-    }
+    for (const k of this.#usage.apply(usage)) entries.push([k, this.#usageWrite(k)]);
     // Taken back by the committer itself when the batch fails, before it makes the next one.
     return this.#committer.write(entries, durable, () => this.#usage.revert(usage));
+  }
+
+  /** One deferred write per usage key, made again for each batch: it encodes the totals then. */
+  readonly #usageWrites = new Map<string, DeferredWrite>();
+
+  #usageWrite(k: string): DeferredWrite {
+    let write = this.#usageWrites.get(k);
+    if (write === undefined) {
+      if (this.#usageWrites.size >= MAX_USAGE_WRITES) this.#usageWrites.clear();
+      write = { expand: () => [[k, this.#usage.encoded(k)]], reject: () => undefined };
+      this.#usageWrites.set(k, write);
+    }
+    return write;
   }
 
   protected async _usage(query: UsageQuery): Promise<UsageRow[]> {
