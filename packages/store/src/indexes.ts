@@ -5,9 +5,12 @@ import { IdSchema, RUN_STATUSES, type Run, type Task } from './records.js';
  * Index entries and timers are pure functions of the records they belong to. A checkpoint
  * writes the entries of each record's new state and deletes every other entry of the same
  * family (or, for a run whose status on disk the store knows, only the entries of that
- * status: see `runStatusKeys`), so no read of the previous state is needed and a crash can
- * never leave an index disagreeing with its record (they are in one batch). The integrity
- * check uses the same functions.
+ * status: see `runStatusKeys`), so the engine's writes need no read of the previous state and
+ * a crash can never leave an index disagreeing with its record (they are in one batch). What
+ * the engine never changes (a run's namespace, workflow, tags and creation time, a task's
+ * kind and timer) a checkpoint from outside may: the store then reads the records it
+ * replaces and deletes their entries in the same batch. The integrity check uses the same
+ * functions.
  */
 export function runIndexKeys(run: Run): string[] {
   const order = orderKey(run.createdAt, run.id);
@@ -22,8 +25,8 @@ export function runIndexKeys(run: Run): string[] {
 }
 
 /**
- * `idx-tag/<tag>/<order>` for each distinct tag. Tags never change after a run is created,
- * so they have no stale entries. A tag that is not a valid name (empty, or with control
+ * `idx-tag/<tag>/<order>` for each distinct tag. The engine never changes a run's tags, so
+ * they have no stale entries of their own (see above for a checkpoint that does). A tag that is not a valid name (empty, or with control
  * characters, which separate key parts) is not indexed; a query by tag cannot name it.
  */
 export function runTagKeys(run: Run): string[] {

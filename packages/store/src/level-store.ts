@@ -358,8 +358,47 @@ export abstract class LevelBackedStore extends Store {
     trusted = false,
     created = false,
   ): Promise<void> {
+    if (!trusted) {
+      return this.#replacedEntries(checkpoint).then((replaced) =>
+        this.#checkpoint(checkpoint, durable, false, false, replaced),
+      );
+    }
+    return this.#checkpoint(checkpoint, durable, true, created, []);
+  }
+
+  /**
+   * For a checkpoint from outside the engine, which may rewrite what the engine never changes
+   * (a run's namespace, workflow, tags or creation time, a timer's time): the index entries of
+   * the records it replaces that the new records do not have. The engine's own writes never
+   * change those, so its path reads nothing (see indexes.ts). A replaced record that cannot be
+   * read leaves nothing to delete.
+   */
+  async #replacedEntries(checkpoint: Checkpoint): Promise<[string, WriteValue][]> {
+    const out: [string, WriteValue][] = [];
+    const dropAbsent = (before: readonly string[], after: readonly string[]): void => {
+      const kept = new Set(after);
+      for (const k of before) if (!kept.has(k)) out.push([k, null]);
+    };
+    for (const run of checkpoint.runs ?? []) {
+      const old = await this._getRun(run.id).catch(() => undefined);
+      if (old) dropAbsent(runIndexKeys(old), runIndexKeys(run));
+    }
+    for (const task of checkpoint.tasks ?? []) {
+      const old = await this._getTask(task.runId, task.taskId).catch(() => undefined);
+      if (old) dropAbsent(taskIndexKeys(old), taskIndexKeys(task));
+    }
+    return out;
+  }
+
+  #checkpoint(
+    checkpoint: Checkpoint,
+    durable: boolean,
+    trusted: boolean,
+    created: boolean,
+    replaced: readonly [string, WriteValue][],
+  ): Promise<void> {
     const entriesOf = (tracked = false): [string, WriteValue][] => {
-      const entries: [string, WriteValue][] = [];
+      const entries: [string, WriteValue][] = [...replaced];
       for (const run of checkpoint.runs ?? []) {
         this.#runEntries(run, entries, tracked, tracked && created);
       }

@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { RUN_STATUSES, type Run } from '../records.js';
 import type { RunFilter, Store } from '../store.js';
 import { allPages, expectCairnError, expectTypeError, type SuiteContext } from './context.js';
-import { makeRun } from './fixtures.js';
+import { makeRun, makeSleep, makeTask, makeWait } from './fixtures.js';
 
 const EPOCH = Date.UTC(2025, 2, 1);
 const TAGS = ['urgent', 'vip', 'eu', 'us', 'beta'];
@@ -133,6 +133,60 @@ export function listingTests(ctx: SuiteContext): void {
     const done = { ...run, status: 'completed' as const, endedAt: run.createdAt + 1 };
     await store.checkpoint({ runs: [done] });
     expect((await store.listRuns(query)).items).toEqual([done]);
+  });
+
+  it('a checkpoint that rewrites what a run is filed under moves it between listings', async () => {
+    const store = await ctx.open();
+    const run = makeRun({ tags: ['vip', 'eu'], namespace: 'acme', workflow: 'billing' });
+    await store.createRun(run);
+    const moved: Run = {
+      ...run,
+      tags: ['eu', 'beta'],
+      namespace: 'globex',
+      workflow: 'invoicing',
+      createdAt: run.createdAt + 5 * hour,
+    };
+    await store.checkpoint({ runs: [moved] });
+    const ids = async (filter: RunFilter): Promise<string[]> =>
+      (await store.listRuns(filter)).items.map((r) => r.id);
+    for (const old of [
+      { tags: ['vip'] },
+      { namespace: 'acme' },
+      { workflow: 'billing' },
+      { namespace: 'acme', status: run.status },
+      { until: run.createdAt + hour },
+    ]) {
+      expect(await ids(old)).toEqual([]);
+    }
+    for (const now of [
+      { tags: ['eu', 'beta'] },
+      { namespace: 'globex', status: run.status },
+      { workflow: 'invoicing' },
+      { since: run.createdAt + 4 * hour },
+      {},
+    ]) {
+      expect(await ids(now)).toEqual([run.id]);
+    }
+    expect(await store.verify()).toMatchObject({ ok: true });
+    await store.deleteRun(run.id);
+    expect(await store.verify()).toMatchObject({ ok: true, entries: 0 });
+  });
+
+  it('a checkpoint that rewrites a task moves or drops its waiting entry and timer', async () => {
+    const store = await ctx.open();
+    const run = makeRun({ status: 'paused', isPaused: true });
+    const wait = makeWait(run);
+    const nap = makeSleep(run);
+    await store.createRun(run);
+    await store.checkpoint({ tasks: [wait, nap] });
+    const later = { ...nap, wakeAt: nap.wakeAt! + 3 * hour };
+    // A wait rewritten as a step has no waiting entry and no timer any more.
+    const step = makeTask(run, { taskId: wait.taskId, seq: wait.seq, status: 'completed' });
+    await store.checkpoint({ tasks: [later, step] });
+    expect((await store.listWaiting()).items).toEqual([]);
+    const timers = await store.dueTimers(Number.MAX_SAFE_INTEGER);
+    expect(timers.map((t) => [t.taskId, t.at])).toEqual([[nap.taskId, later.wakeAt]]);
+    expect(await store.verify()).toMatchObject({ ok: true });
   });
 
   it('bad filters are refused', async () => {
