@@ -327,11 +327,27 @@ export async function offlineCancel(store: Store, runId: string): Promise<Run> {
     await store.checkpoint({ runs: [ended.run], tasks: ended.tasks });
     return ended.run;
   });
+  // Every child is tried; a child that ended meanwhile, or is gone, is left as it is. Any
+  // other failure (a damaged record) is reported once the others are done: the run itself is
+  // cancelled by then.
+  const failures: { child: string; error: unknown }[] = [];
   for (const child of children) {
     await offlineCancel(store, child).catch((error: unknown) => {
-      // A child that ended meanwhile, or is gone, is left as it is.
-      if (!(error instanceof CairnError)) throw error;
+      const expected =
+        error instanceof CairnError &&
+        (error.code === 'INVALID_TRANSITION' || error.code === 'NOT_FOUND');
+      if (!expected) failures.push({ child, error });
     });
+  }
+  const [failure] = failures;
+  if (failure !== undefined) {
+    const { child, error } = failure;
+    if (!(error instanceof CairnError)) throw error;
+    throw new CairnError(
+      error.code,
+      `Run ${runId} was cancelled, but its child run ${child} could not be: ${error.message}`,
+      { cause: error, details: { runId, childRunId: child } },
+    );
   }
   return result;
 }

@@ -316,6 +316,28 @@ describe('offlineCancel', () => {
     await expectCode(h.engine.handle(id).result(), 'CANCELLED');
   });
 
+  it('cancels the run when a child record is damaged, then reports that child with its code', async () => {
+    h = await Harness.create(ALL);
+    const { id } = await h.engine.start(parent, {});
+    await until(async () => (await h.store.listWaiting()).items.length === 2, 'both waits');
+    const childId = (await h.store.getTask(id, 'sub'))!.childRunId!;
+    await until(async () => (await h.store.getRun(childId))?.status === 'paused', 'child paused');
+    await h.engine.close();
+    await h.store.level.put(`runs\x00${childId}`, new Uint8Array([0xc1, 0xff, 0x13]));
+    const error = await offlineCancel(h.store, id).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CairnError);
+    expect(error).toMatchObject({
+      code: 'CORRUPT_RECORD',
+      details: { runId: id, childRunId: childId },
+    });
+    expect((await h.store.getRun(id))?.status).toBe('cancelled');
+    // Cancelling again finds the run cancelled and its children already handled.
+    expect((await offlineCancel(h.store, id)).status).toBe('cancelled');
+  });
+
   it('a completed run cannot be cancelled', async () => {
     h = await Harness.create(ALL);
     const handle = await h.engine.start(expense, { id: 'small', amount: 5 });
