@@ -239,17 +239,21 @@ export async function readSchemaVersion(db: LevelDb): Promise<number> {
     }
     return version;
   }
-  // No stamp. Format-0 records, or the progress of a 0 → 1 migration, mean format 0: a
-  // legacy store, or one whose first migration was interrupted (it is stamped at the end).
+  // No stamp. The progress of an interrupted migration names the format it started from (a
+  // store is stamped at the end of each migration); format-0 records mean format 0.
   const hasKeys = async (range: { gte?: string; lt?: string }): Promise<boolean> => {
     for await (const _ of db.keys({ ...range, limit: 1 })) return true;
     return false;
   };
   if (!(await hasKeys({}))) return -1;
+  const progress = await db.get(PROGRESS_KEY);
+  if (progress !== undefined) {
+    const from = (decodeRaw(PROGRESS_KEY, progress) as { from?: unknown } | null)?.from;
+    return typeof from === 'number' && Number.isInteger(from) && from >= 0 ? from : 0;
+  }
   if (
     (await hasKeys({ gte: 'run:', lt: 'run;' })) ||
-    (await hasKeys({ gte: 'task:', lt: 'task;' })) ||
-    (await db.get(PROGRESS_KEY)) !== undefined
+    (await hasKeys({ gte: 'task:', lt: 'task;' }))
   ) {
     return 0;
   }

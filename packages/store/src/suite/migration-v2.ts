@@ -1,7 +1,8 @@
+import { ClassicLevel } from 'classic-level';
 import { expect } from 'vitest';
 import { encode } from '../codec.js';
 import { PREFIX, SEP, metaKey } from '../keys.js';
-import { LevelBackedStore } from '../level-store.js';
+import { LevelBackedStore, LevelStore } from '../level-store.js';
 import type { MigrationProgress } from '../migrations.js';
 import type { Run, Task } from '../records.js';
 import type { Store } from '../store.js';
@@ -148,6 +149,38 @@ export function migrationV2Tests(ctx: SuiteContext): void {
     const before = await rawEntries(store);
     store = await ctx.reopen(store);
     expect(await rawEntries(store)).toEqual(before);
+  });
+
+  level('an interrupted 1→2 migration whose format stamp was lost resumes as 1→2', async () => {
+    let store = await ctx.open();
+    const runs = await writeFormat1(store);
+    await store.close();
+    const interrupted = await ctx.create({
+      reuse: store,
+      migrationBatchSize: 7,
+      onMigrationProgress: (p) => {
+        if (p.done >= 14) throw new Error('power cut');
+      },
+    });
+    await expectCairnError(() => interrupted.open(), 'MIGRATION_FAILED');
+    // Then the stamp is lost: format-1 records with part of format 2's keys written.
+    // The stamp is deleted with the store closed, through classic-level on its directory.
+    expect(interrupted).toBeInstanceOf(LevelStore);
+    const raw = new ClassicLevel<string, Uint8Array>(interrupted.location!, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'view',
+    });
+    await raw.del(metaKey('schemaVersion'));
+    await raw.close();
+    const progress: MigrationProgress[] = [];
+    store = await ctx.create({
+      reuse: interrupted,
+      migrationBatchSize: 7,
+      onMigrationProgress: (p) => progress.push(p),
+    });
+    await store.open();
+    expect(progress[0]).toMatchObject({ from: 1, to: 2, done: 14 });
+    await expectMigrated(store, runs);
   });
 
   level('a run or task that cannot be read is skipped by the migration', async () => {
