@@ -189,6 +189,37 @@ describe('cairn waiting', () => {
       'legal-approval',
     ]);
   });
+
+  it('pages with --limit and the --cursor it prints, filters included, to the same list', async () => {
+    const key = (i: { runId: string; taskId: string }): string => `${i.runId}/${i.taskId}`;
+    for (const filter of [[], ['--namespace', 'finance'], ['--workflow', 'contract-review']]) {
+      const all = (await cairn(['waiting', ...store, ...filter, '--json'])).json<WaitingOutput>();
+      expect(all.cursor).toBeNull();
+      const paged: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const args = ['waiting', ...store, ...filter, '--json', '--limit', '1'];
+        const page: WaitingOutput = (
+          await cairn(cursor === null ? args : [...args, '--cursor', cursor])
+        ).json<WaitingOutput>();
+        expect(page.items.length).toBeLessThanOrEqual(1);
+        paged.push(...page.items.map(key));
+        cursor = page.cursor;
+        pages++;
+      } while (cursor !== null && pages < 10);
+      expect(paged).toEqual(all.items.map(key));
+    }
+    const table = await cairn(['waiting', ...store, '--limit', '3']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/More: cairn waiting … --cursor \S+/);
+  });
+
+  it('a cursor that is not one is refused with its code', async () => {
+    const r = await cairn(['waiting', ...store, '--json', '--cursor', 'not a cursor']);
+    expect(r.code).toBe(2);
+    expect(r.json<ErrorOutput>().error.code).toBe('INVALID_ARGUMENT');
+  });
 });
 
 describe('usage and failures', () => {

@@ -29,6 +29,7 @@ export interface WaitingOutput {
     description: string | null;
     schema: { properties: Record<string, unknown> };
   }[];
+  readonly cursor: string | null;
 }
 export interface StatsOutput {
   readonly rows: UsageRow[];

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   CairnError,
   LevelStore,
+  MAX_LIMIT,
   Store,
   TERMINAL_STATUSES,
   TRUSTED_CHECKPOINT,
@@ -31,6 +32,7 @@ import { Emitter, type EngineEventName, type Listener } from './events.js';
 import { RunExecution, type ExecutionHost } from './execution.js';
 import { newRun } from './new-records.js';
 import { KeyedLock } from './lock.js';
+import { listWaitingTasks } from './waiting-list.js';
 import { DEFAULT_RETRY, retryPolicy, type RetryPolicy } from './retry.js';
 import { TimerService, type TimerVerdict } from './timers.js';
 import { dispatchTimer, recoverAll, type EngineInternals } from './recovery.js';
@@ -421,66 +423,10 @@ export class Engine {
   async listWaiting(options: ListWaitingOptions = {}): Promise<Page<WaitingTask>> {
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
-    if (options.namespace !== undefined) checkId('options.namespace', options.namespace);
-    if (options.workflow !== undefined) checkId('options.workflow', options.workflow);
-    if (options.limit !== undefined && typeof options.limit !== 'number') {
-      throw typeError('options.limit must be a number');
+    if (typeof options.limit === 'number' && options.limit > MAX_LIMIT) {
+      throw new CairnError('INVALID_ARGUMENT', `options.limit must be at most ${MAX_LIMIT}`);
     }
-    const limit = options.limit ?? 100;
-    const items: WaitingTask[] = [];
-    const corrupt: Page<WaitingTask>['corrupt'] = [];
-    const runs = new Map<string, Run | undefined>();
-    let cursor = options.cursor ?? null;
-    do {
-      // Each store page asks for no more than the items still wanted, so a page ends exactly
-      // where this one does and its cursor is the one to hand back.
-      const page = await this.#store.listWaiting({
-        ...(options.runId === undefined ? {} : { runId: options.runId }),
-        limit: limit - items.length,
-        cursor,
-      });
-      corrupt.push(...page.corrupt);
-      for (const task of page.items) {
-        const run = await this.#waitingRun(runs, task.runId, corrupt);
-        if (!run) continue;
-        if (options.namespace !== undefined && run.namespace !== options.namespace) continue;
-        if (options.workflow !== undefined && run.workflow !== options.workflow) continue;
-        items.push({
-          runId: run.id,
-          taskId: task.taskId,
-          workflow: run.workflow,
-          version: run.version,
-          namespace: run.namespace,
-          schema: task.schema,
-          description: typeof task.meta.description === 'string' ? task.meta.description : null,
-          waitingSince: task.startedAt,
-          timeoutAt: task.timeoutAt ?? null,
-        });
-      }
-      cursor = page.cursor;
-    } while (cursor !== null && items.length < limit);
-    return { items, cursor, corrupt };
-  }
-
-  /** The run of a waiting task, read once per listing; a damaged one is reported. */
-  async #waitingRun(
-    runs: Map<string, Run | undefined>,
-    runId: string,
-    corrupt: Page<WaitingTask>['corrupt'],
-  ): Promise<Run | undefined> {
-    if (!runs.has(runId)) {
-      runs.set(
-        runId,
-        await this.#store.getRun(runId).catch((error: unknown) => {
-          if (error instanceof CairnError && typeof error.details?.key === 'string') {
-            corrupt.push({ key: error.details.key, error });
-            return undefined;
-          }
-          throw error;
-        }),
-      );
-    }
-    return runs.get(runId);
+    return listWaitingTasks(this.#store, options);
   }
 
   // --- operating on runs (operations.ts) ---------------------------------------------------

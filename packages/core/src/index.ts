@@ -27,6 +27,8 @@ export type {
 export type { EngineEventName, EngineEvents, Listener } from './events.js';
 export { TerminalError } from './errors.js';
 export { offlineCancel, offlinePause, offlineResume, offlineResumeTask } from './offline.js';
+export { listWaitingTasks } from './waiting-list.js';
+export type { WaitingQuery } from './waiting-list.js';
 export type { OfflineResumeOptions, OfflineResumeTaskResult } from './offline.js';
 export { ManualClock, systemClock } from './clock.js';
 export type { Clock } from './clock.js';

@@ -11,6 +11,7 @@ import {
   CairnError,
   ManualClock,
   createEngine,
+  listWaitingTasks,
   toMs,
   workflow,
   type Engine,
@@ -409,6 +410,28 @@ describe('listRuns() and listWaiting()', () => {
     ],
     ["waiting workflow ''", () => engine.listWaiting({ workflow: '' }), 'INVALID_ARGUMENT'],
     ['waiting cursor 5', () => engine.listWaiting({ cursor: 5 as never }), 'INVALID_ARGUMENT'],
+    ...(
+      [
+        ['no store', () => listWaitingTasks(undefined as never), 'TypeError'],
+        ['a store-like object', () => listWaitingTasks({ listWaiting: () => [] } as never)],
+        ['query null', () => listWaitingTasks(store, null as never), 'TypeError'],
+        ['query "x"', () => listWaitingTasks(store, 'x' as never), 'TypeError'],
+        ['limit 0', () => listWaitingTasks(store, { limit: 0 }), 'CairnError'],
+        ['limit 2.5', () => listWaitingTasks(store, { limit: 2.5 }), 'CairnError'],
+        ['limit NaN', () => listWaitingTasks(store, { limit: NaN })],
+        ['limit "5"', () => listWaitingTasks(store, { limit: '5' as never }), 'TypeError'],
+        ["namespace ''", () => listWaitingTasks(store, { namespace: '' })],
+        ['workflow 5', () => listWaitingTasks(store, { workflow: 5 as never })],
+        ['runId with a newline', () => listWaitingTasks(store, { runId: 'a\nb' })],
+        ['cursor 5', () => listWaitingTasks(store, { cursor: 5 as never })],
+        ['an empty cursor', () => listWaitingTasks(store, { cursor: '' })],
+      ] as [string, () => unknown, ('TypeError' | 'CairnError' | 'either')?][]
+    ).map(([label, fn, type]): Case => [
+      `listWaitingTasks: ${label}`,
+      fn,
+      'INVALID_ARGUMENT',
+      type ?? 'either',
+    ]),
   ];
   it.each(cases)('refuses %s', async (_l, fn, code, type) => {
     await refused(fn, code, type);

@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { workflow, type ListWaitingOptions, type WaitingTask } from '../src/index.js';
-import { Harness } from './hitl-support.js';
+import {
+  listWaitingTasks,
+  workflow,
+  type ListWaitingOptions,
+  type WaitingTask,
+} from '../src/index.js';
+import { Harness, until } from './hitl-support.js';
 
 const alpha = workflow('alpha', {
   version: '3',
@@ -147,6 +152,33 @@ describe('listWaiting', () => {
         expect(pages.flat().map(key), `${JSON.stringify(filter)} limit ${limit}`).toEqual(whole);
       }
     }
+  });
+
+  it('listWaitingTasks reads a store alone, in pages larger than a store page', async () => {
+    h = await Harness.create([alpha]);
+    const count = 1_050;
+    for (let i = 0; i < count; i++) {
+      await h.engine.start(alpha, { n: i }, { namespace: i % 2 === 1 ? 'odd' : 'even' });
+    }
+    await until(
+      async () => (await listWaitingTasks(h.store, { limit: 2000 })).items.length === count,
+      'every run waiting',
+    );
+    const all = await listWaitingTasks(h.store, { limit: 2000 });
+    expect(all.cursor).toBeNull();
+    const first = await listWaitingTasks(h.store, { limit: 1020 });
+    expect(first.items).toHaveLength(1020);
+    const rest = await listWaitingTasks(h.store, { limit: 1020, cursor: first.cursor });
+    expect(rest.items).toHaveLength(count - 1020);
+    expect(rest.cursor).toBeNull();
+    expect([...first.items, ...rest.items].map(key)).toEqual(all.items.map(key));
+    // The same listing as the engine's, filters included.
+    const odd = await listWaitingTasks(h.store, { namespace: 'odd', limit: 1000 });
+    expect(odd.items).toHaveLength(count / 2);
+    expect(odd.items).toEqual(
+      (await h.engine.listWaiting({ namespace: 'odd', limit: 1000 })).items,
+    );
+    expect((await listWaitingTasks(h.store)).items).toEqual(all.items.slice(0, 100));
   });
 
   it('no longer lists a task once it is resumed, and lists the survivors after a restart', async () => {

@@ -1,4 +1,4 @@
-import type { Page, Run, Store, Task } from '@cairn/store';
+import { listWaitingTasks } from '@cairn/core';
 import { intOption, parseCommand } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { formatAge, oneLine, plural } from '../format.js';
@@ -9,20 +9,8 @@ const OPTIONS = {
   namespace: { type: 'string' },
   workflow: { type: 'string' },
   limit: { type: 'string' },
+  cursor: { type: 'string' },
 } as const;
-
-/** A task waiting for input, with what it expects: the approvals inbox. */
-export interface WaitingItem {
-  readonly runId: string;
-  readonly taskId: string;
-  readonly workflow: string;
-  readonly version: string;
-  readonly namespace: string;
-  readonly description: string | null;
-  readonly waitingSince: number;
-  readonly timeoutAt: number | null;
-  readonly schema: unknown;
-}
 
 export const waiting: Command = {
   name: 'waiting',
@@ -36,6 +24,7 @@ Options:
   --namespace <name>   tasks of runs in this namespace
   --workflow <name>    tasks of runs of this workflow
   --limit <n>          at most this many tasks (default 100)
+  --cursor <cursor>    the next page, as printed after the previous one
 
 ${COMMON_HELP}`,
 
@@ -44,15 +33,23 @@ ${COMMON_HELP}`,
     const out = ctx.output(values.json === true);
     if (values.help === true) return printHelp(out, this.help);
     const limit = intOption(values.limit, 'limit', { max: 100_000 }) ?? 100;
-    const filter = { namespace: values.namespace, workflow: values.workflow };
-    const { items, corrupt } = await withStore(out, { path: values.store }, (store) =>
-      listWaiting(store, filter, limit),
+    const query = {
+      namespace: values.namespace,
+      workflow: values.workflow,
+      limit,
+      cursor: values.cursor ?? null,
+    };
+    const page = await withStore(out, { path: values.store }, (store) =>
+      listWaitingTasks(store, query),
     );
-    out.result({ items, corrupt });
+    const { items, cursor } = page;
+    const corrupt = page.corrupt.map((c) => ({ key: c.key, message: c.error.message }));
+    out.result({ items, cursor, corrupt });
     if (out.json) return 0;
     for (const c of corrupt) out.note(out.c.red(`unreadable record ${c.key}: ${c.message}`));
     if (items.length === 0) {
       out.line(out.c.dim('Nothing is waiting for input.'));
+      if (cursor !== null) out.line(out.c.dim(`More: cairn waiting … --cursor ${cursor}`));
       return 0;
     }
     const { c } = out;
@@ -76,76 +73,7 @@ ${COMMON_HELP}`,
       ]),
     );
     out.line(c.dim(plural(items.length, 'task') + ' waiting'));
+    if (cursor !== null) out.line(c.dim(`More: cairn waiting … --cursor ${cursor}`));
     return 0;
   },
 };
-
-/** Waiting tasks, and the keys of records that could not be read (reported, not fatal). */
-export interface WaitingList {
-  readonly items: WaitingItem[];
-  readonly corrupt: { key: string; message: string }[];
-}
-
-/** Waiting tasks from the store's waiting index, filtered by their run's namespace and workflow. */
-export async function listWaiting(
-  store: Store,
-  filter: { readonly namespace?: string | undefined; readonly workflow?: string | undefined },
-  limit: number,
-): Promise<WaitingList> {
-  const items: WaitingItem[] = [];
-  const corrupt: WaitingList['corrupt'] = [];
-  const runs = new Map<string, Run | undefined>();
-  let cursor: string | null = null;
-  do {
-    const page: Page<Task> = await store.listWaiting({ limit: 500, cursor });
-    for (const c of page.corrupt) corrupt.push({ key: c.key, message: c.error.message });
-    for (const task of page.items) {
-      if (!runs.has(task.runId)) runs.set(task.runId, await readRun(store, task.runId, corrupt));
-      const run = runs.get(task.runId);
-      if (!run) continue;
-      if (filter.namespace !== undefined && run.namespace !== filter.namespace) continue;
-      if (filter.workflow !== undefined && run.workflow !== filter.workflow) continue;
-      items.push(toItem(run, task));
-      if (items.length >= limit) return { items, corrupt };
-    }
-    cursor = page.cursor;
-  } while (cursor !== null);
-  return { items, corrupt };
-}
-
-/** The run, or undefined when it is missing or cannot be read (then reported in `corrupt`). */
-async function readRun(
-  store: Store,
-  runId: string,
-  corrupt: WaitingList['corrupt'],
-): Promise<Run | undefined> {
-  try {
-    return await store.getRun(runId);
-  } catch (error) {
-    const { code, details, message } = error as {
-      code?: unknown;
-      details?: { key?: unknown };
-      message?: string;
-    };
-    if (code !== 'CORRUPT_RECORD') throw error;
-    corrupt.push({
-      key: typeof details?.key === 'string' ? details.key : runId,
-      message: message ?? '',
-    });
-    return undefined;
-  }
-}
-
-function toItem(run: Run, task: Task): WaitingItem {
-  return {
-    runId: run.id,
-    taskId: task.taskId,
-    workflow: run.workflow,
-    version: run.version,
-    namespace: run.namespace,
-    description: typeof task.meta.description === 'string' ? task.meta.description : null,
-    waitingSince: task.startedAt,
-    timeoutAt: task.timeoutAt ?? null,
-    schema: task.schema,
-  };
-}
