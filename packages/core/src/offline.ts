@@ -1,6 +1,5 @@
 import {
   CairnError,
-  IdSchema,
   Store,
   TERMINAL_STATUSES,
   assertSerializable,
@@ -10,7 +9,7 @@ import {
 import { z } from 'zod';
 import { elapsed } from './execution-support.js';
 import { KeyedLock } from './lock.js';
-import { runHasEnded } from './engine-support.js';
+import { checkId, runHasEnded, typeError } from './engine-support.js';
 import { cancelRunRecords, operatorPaused } from './run-changes.js';
 import { transition } from './status.js';
 
@@ -50,19 +49,9 @@ function locked<T>(store: Store, runId: string, fn: () => Promise<T>): Promise<T
   return lock.run(runId, fn);
 }
 
-function typeError(message: string): TypeError {
-  return Object.assign(new TypeError(message), { code: 'INVALID_ARGUMENT' });
-}
-
 function checkArgs(store: unknown, runId: unknown): asserts store is Store {
   if (!(store instanceof Store)) throw typeError('store must be a Store');
-  if (typeof runId !== 'string') throw typeError('runId must be a string');
-  if (!IdSchema.safeParse(runId).success) {
-    throw new CairnError(
-      'INVALID_ARGUMENT',
-      'runId must be 1-200 characters without control characters',
-    );
-  }
+  checkId('runId', runId);
 }
 
 function checkBy(options: unknown): string | null {
@@ -196,13 +185,7 @@ export async function offlineResumeTask(
   options: OfflineResumeOptions = {},
 ): Promise<OfflineResumeTaskResult> {
   checkArgs(store, runId);
-  if (typeof taskId !== 'string') throw typeError('taskId must be a string');
-  if (!IdSchema.safeParse(taskId).success) {
-    throw new CairnError(
-      'INVALID_ARGUMENT',
-      'taskId must be 1-200 characters without control characters',
-    );
-  }
+  checkId('taskId', taskId);
   const by = checkBy(options);
   assertSerializable(data, 'data');
   return locked(store, runId, async () => {

@@ -726,8 +726,11 @@ export abstract class LevelBackedStore extends Store {
       run = undefined;
     }
     if (run) {
-      for (const ik of [...runIndexKeys(run), ...runStaleKeys(run)]) entries.push([ik, null]);
-      for (const ik of runIndexKeys(run)) derived.add(ik);
+      for (const ik of runIndexKeys(run)) {
+        entries.push([ik, null]);
+        derived.add(ik);
+      }
+      for (const sk of runStaleKeys(run)) entries.push([sk, null]);
     } else {
       // The record is damaged: find its index entries by scanning the run indexes.
       for (const p of DERIVED_PREFIXES) {
@@ -745,8 +748,11 @@ export abstract class LevelBackedStore extends Store {
       tasks++;
       try {
         const task = decode(k, tb, TaskSchema);
-        for (const ik of [...taskIndexKeys(task), ...taskStaleKeys(task)]) entries.push([ik, null]);
-        for (const ik of taskIndexKeys(task)) derived.add(ik);
+        for (const ik of taskIndexKeys(task)) {
+          entries.push([ik, null]);
+          derived.add(ik);
+        }
+        for (const sk of taskStaleKeys(task)) entries.push([sk, null]);
       } catch {
         // A damaged task: its waiting entry is found by prefix below, its timer by scan.
         for await (const tk of db.keys(prefixRange(PREFIX.timers))) {
