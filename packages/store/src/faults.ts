@@ -18,6 +18,8 @@ export const FAULT_POINTS = [
   'commit.before-write',
   /** A batch was written; the checkpoints in it are not acknowledged yet. */
   'commit.after-write',
+  /** The process log is about to append a batch (throwing makes the batch fail, unwritten). */
+  'log.append',
   /** A migration committed one of its batches. */
   'migration.batch',
   /** A resume was validated; its checkpoint is not written yet. */

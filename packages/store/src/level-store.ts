@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { decode, decodeRaw, encode } from './codec.js';
@@ -29,6 +30,7 @@ import {
 } from './keys.js';
 import { migrate, type LevelDb, type Migration, type MigrationProgress } from './migrations.js';
 import { resolveStorePath } from './paths.js';
+import { ProcessLog, type LogBatch } from './process-log.js';
 import { IdSchema, LogLineSchema, RunSchema, TERMINAL_STATUSES, TaskSchema } from './records.js';
 import type { LogInput, LogLine, Run, RunStatus, Task, Timer } from './records.js';
 import type { DeleteCounts } from './retention.js';
@@ -65,7 +67,27 @@ const MAX_USAGE_WRITES = 10_000;
 const SYNC = { sync: true } as object;
 const NO_SYNC = { sync: false } as object;
 const LOG_SEQ_KEY = metaKey('logSeq');
+/** The last batch of the process log that LevelDB has (see process-log.ts). */
+const APPLIED_SEQ_KEY = metaKey('appliedSeq');
+/** Past this size, the process log is emptied before it grows further (every batch applied first). */
+const MAX_LOG_BYTES = 16 * 1024 * 1024;
 const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
+
+/**
+ * Writes logged batches to LevelDB as one batch (a key written twice keeps its last value),
+ * with the sequence number of the last one.
+ */
+function applyBatches(db: LevelDb, batches: readonly LogBatch[], options: object): Promise<void> {
+  const merged = new Map<string, WriteValue>();
+  for (const b of batches) for (const [k, v] of b.entries) merged.set(k, v);
+  merged.set(APPLIED_SEQ_KEY, encode(batches[batches.length - 1]!.seq));
+  const batch = db.batch();
+  for (const [k, v] of merged) {
+    if (v === null) batch.del(k);
+    else batch.put(k, v);
+  }
+  return batch.write(options);
+}
 
 export interface LevelBackedStoreOptions {
   /** @default 'strict' */
@@ -94,6 +116,17 @@ export abstract class LevelBackedStore extends Store {
   readonly durability: Durability;
   #db: LevelDb | null = null;
   #committer: GroupCommitter | null = null;
+  /** In `process` durability on disk: the log batches are acknowledged by (process-log.ts). */
+  #log: ProcessLog | null = null;
+  /** The last batch appended to the log, and the last one LevelDB has. */
+  #logged = 0;
+  #applied = 0;
+  /** Logged batches on their way to LevelDB, in order, and the write carrying them. */
+  #toApply: LogBatch[] = [];
+  #applying = false;
+  /** Why LevelDB refused a logged batch: the store writes and reads nothing more until reopened. */
+  #applyError: CairnError | null = null;
+  #appliedWaiters: { seq: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   #schemaVersion = -1;
   #creating = new Set<string>();
   readonly #inboxQueue = new Map<string, Promise<void>>();
@@ -119,7 +152,33 @@ export abstract class LevelBackedStore extends Store {
   /** Creates the underlying database (not yet open). */
   protected abstract _createDb(): LevelDb;
 
-  /** The raw database, for tools and tests that inspect or damage bytes. */
+  /**
+   * The file of the process log (process-log.ts), or null for a backend without one. A store
+   * with a log file replays it on open whatever its durability, and writes through it in
+   * `process` durability.
+   */
+  protected _logFile(): string | null {
+    return null;
+  }
+
+  /**
+   * Resolves once LevelDB has every write acknowledged so far. In `process` durability a write
+   * is acknowledged when the process log has it and reaches LevelDB a moment later; the store's
+   * own reads wait for it, raw reads through `level` do not.
+   */
+  async settled(): Promise<void> {
+    await this.#settled();
+  }
+
+  /** Whether writes are acknowledged by the process log (`process` durability, on disk). */
+  get writesThroughLog(): boolean {
+    return this.#log !== null;
+  }
+
+  /**
+   * The raw database, for tools and tests that inspect or damage bytes (after `settled()`, to
+   * see every acknowledged write).
+   */
   get level(): LevelDb {
     if (!this.#db) throw new CairnError('STORE_CLOSED', 'The store is not open');
     return this.#db;
@@ -144,6 +203,13 @@ export abstract class LevelBackedStore extends Store {
     } catch (cause) {
       throw this.#openError(cause);
     }
+    const logFile = this._logFile();
+    try {
+      if (logFile !== null) await this.#replayLog(db, logFile);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
     try {
       this.#schemaVersion = await migrate(db, this.location ?? 'memory', {
         ...(this.#options.migrationBatchSize === undefined
@@ -167,10 +233,42 @@ export abstract class LevelBackedStore extends Store {
       throw error;
     }
     this.#db = db;
+    this.#applyError = null;
+    if (logFile !== null && this.durability === 'process') this.#log = ProcessLog.open(logFile);
     this.#committer = new GroupCommitter(
       { write: (entries, sync) => this.#writeBatch(entries, sync) },
       this.durability === 'strict',
     );
+  }
+
+  /**
+   * Applies what the process log has and LevelDB does not (the batches after `appliedSeq`, in
+   * order, up to the first missing one), synced, then empties the log.
+   */
+  async #replayLog(db: LevelDb, file: string): Promise<void> {
+    const stored = await db.get(APPLIED_SEQ_KEY);
+    let applied = stored === undefined ? 0 : Number(decodeRaw(APPLIED_SEQ_KEY, stored));
+    if (!Number.isSafeInteger(applied) || applied < 0) {
+      throw new CairnError('CORRUPT_RECORD', 'meta/appliedSeq is not a sequence number', {
+        details: { key: 'meta/appliedSeq' },
+      });
+    }
+    const batches = ProcessLog.read(file);
+    const todo: LogBatch[] = [];
+    for (const batch of batches) {
+      if (batch.seq <= applied) continue;
+      if (batch.seq !== applied + 1) break;
+      todo.push(batch);
+      applied = batch.seq;
+    }
+    if (todo.length > 0) await applyBatches(db, todo, SYNC);
+    this.#logged = applied;
+    this.#applied = applied;
+    if (batches.length > 0) {
+      const log = ProcessLog.open(file);
+      log.truncate();
+      log.close();
+    }
   }
 
   #openError(cause: unknown): CairnError {
@@ -192,14 +290,47 @@ export abstract class LevelBackedStore extends Store {
     });
   }
 
+  /** Writes under way through the public calls: `close()` lets them finish first. */
+  readonly #writing = new Set<Promise<unknown>>();
+
+  #tracked<T>(operation: Promise<T>): Promise<T> {
+    this.#writing.add(operation);
+    const done = (): void => {
+      this.#writing.delete(operation);
+    };
+    operation.then(done, done);
+    return operation;
+  }
+
   protected async _close(): Promise<void> {
+    // A write under way may still read before it queues its batch (a checkpoint from outside
+    // the engine reads the records it replaces): it lands before the store closes.
+    while (this.#writing.size > 0) await Promise.allSettled([...this.#writing]);
     await this.#committer?.flush();
+    if (this.#log) {
+      // Everything logged goes to LevelDB first (and whatever was written meanwhile); the log
+      // is then empty. A failed apply leaves it as it is, for the next open to replay.
+      let applied = true;
+      let logged: number;
+      do {
+        logged = this.#logged;
+        applied = await this.#appliedThrough(logged).then(
+          () => true,
+          () => false,
+        );
+        await this.#committer?.flush();
+      } while (applied && this.#logged !== logged);
+      if (applied) this.#log.truncate();
+      this.#log.close();
+      this.#log = null;
+    }
     await this.#db?.close();
     this.#db = null;
     this.#committer = null;
   }
 
   #writeBatch(entries: ReadonlyMap<string, WriteValue>, sync: boolean): Promise<void> {
+    if (this.#log !== null) return this.#logBatch(this.#log, entries);
     // A chained batch, even for one entry: measured faster here than put() or batch([...]).
     const batch = this.level.batch();
     for (const [k, v] of entries) {
@@ -207,6 +338,84 @@ export abstract class LevelBackedStore extends Store {
       else batch.put(k, v);
     }
     return batch.write(sync ? SYNC : NO_SYNC);
+  }
+
+  /**
+   * `process` durability: the batch is acknowledged once the log has it (a synchronous append)
+   * and goes to LevelDB behind it, with the batches logged meanwhile.
+   */
+  #logBatch(log: ProcessLog, entries: ReadonlyMap<string, WriteValue>): Promise<void> {
+    if (this.#applyError) return Promise.reject(this.#applyError);
+    if (log.size >= MAX_LOG_BYTES) {
+      // Emptied once LevelDB has everything in it, before it grows further.
+      return this.#appliedThrough(this.#logged).then(() => {
+        if (this.#log === log && this.#applied === this.#logged) log.truncate();
+        return this.#logBatch(log, entries);
+      });
+    }
+    const batch: LogBatch = { seq: this.#logged + 1, entries: [...entries] };
+    log.append(batch);
+    this.#logged = batch.seq;
+    this.#toApply.push(batch);
+    this.#apply();
+    return Promise.resolve();
+  }
+
+  /** Writes the logged batches to LevelDB, all that have gathered in one batch. */
+  #apply(): void {
+    if (this.#applying || this.#toApply.length === 0 || !this.#db) return;
+    const batches = this.#toApply;
+    this.#toApply = [];
+    const seq = batches[batches.length - 1]!.seq;
+    this.#applying = true;
+    let written: Promise<void>;
+    try {
+      written = applyBatches(this.#db, batches, NO_SYNC);
+    } catch (cause) {
+      written = Promise.reject(cause instanceof Error ? cause : new Error(String(cause)));
+    }
+    written.then(
+      () => {
+        this.#applying = false;
+        this.#applied = seq;
+        const waiting = this.#appliedWaiters;
+        this.#appliedWaiters = [];
+        for (const w of waiting) {
+          if (w.seq <= seq) w.resolve();
+          else this.#appliedWaiters.push(w);
+        }
+        this.#apply();
+      },
+      (cause: unknown) => {
+        this.#applying = false;
+        // The batches are in the log, and the next open applies them; until then this store
+        // cannot show them, so it stops (fail closed).
+        this.#applyError = new CairnError(
+          'WRITE_FAILED',
+          'A batch could not be written to the store; reopen it to apply what was logged',
+          { cause },
+        );
+        const waiting = this.#appliedWaiters;
+        this.#appliedWaiters = [];
+        for (const w of waiting) w.reject(this.#applyError);
+      },
+    );
+  }
+
+  /** Resolves once LevelDB has every logged batch up to `seq`. */
+  #appliedThrough(seq: number): Promise<void> {
+    if (this.#applyError) return Promise.reject(this.#applyError);
+    if (this.#applied >= seq) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#appliedWaiters.push({ seq, resolve, reject }));
+  }
+
+  /**
+   * Before a read: LevelDB has everything acknowledged so far (in `process` durability a write
+   * is acknowledged when it is logged, and reaches LevelDB a moment later).
+   */
+  #settled(): Promise<void> | undefined {
+    if (this.#applied >= this.#logged && this.#applyError === null) return undefined;
+    return this.#appliedThrough(this.#logged);
   }
 
   #write(
@@ -305,23 +514,27 @@ export abstract class LevelBackedStore extends Store {
     for (const sk of taskStaleKeys(task)) out.push([sk, null]);
   }
 
-  protected async _createRun(run: Run): Promise<void> {
-    const k = runKey(run.id);
-    const exists = () =>
-      new CairnError('ALREADY_EXISTS', `A run with id "${run.id}" already exists`, {
-        details: { runId: run.id },
-      });
-    // Claimed before the read, so a concurrent create of the same id sees the claim.
-    if (this.#creating.has(run.id)) throw exists();
-    this.#creating.add(run.id);
-    try {
-      if ((await this.#getBytes(k)) !== undefined) throw exists();
-      const entries: [string, WriteValue][] = [];
-      this.#runEntries(run, entries, false, true);
-      await this.#write(entries);
-    } finally {
-      this.#creating.delete(run.id);
-    }
+  protected _createRun(run: Run): Promise<void> {
+    return this.#tracked(
+      (async () => {
+        const k = runKey(run.id);
+        const exists = () =>
+          new CairnError('ALREADY_EXISTS', `A run with id "${run.id}" already exists`, {
+            details: { runId: run.id },
+          });
+        // Claimed before the read, so a concurrent create of the same id sees the claim.
+        if (this.#creating.has(run.id)) throw exists();
+        this.#creating.add(run.id);
+        try {
+          if ((await this.#getBytes(k)) !== undefined) throw exists();
+          const entries: [string, WriteValue][] = [];
+          this.#runEntries(run, entries, false, true);
+          await this.#write(entries);
+        } finally {
+          this.#creating.delete(run.id);
+        }
+      })(),
+    );
   }
 
   /**
@@ -343,6 +556,8 @@ export abstract class LevelBackedStore extends Store {
    * for that read.
    */
   #getBytes(k: string): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const settling = this.#settled();
+    if (settling) return settling.then(() => this.#getBytes(k));
     return this.#syncGet ? this.level.getSync(k) : this.level.get(k);
   }
 
@@ -359,8 +574,10 @@ export abstract class LevelBackedStore extends Store {
     created = false,
   ): Promise<void> {
     if (!trusted) {
-      return this.#replacedEntries(checkpoint).then((replaced) =>
-        this.#checkpoint(checkpoint, durable, false, false, replaced),
+      return this.#tracked(
+        this.#replacedEntries(checkpoint).then((replaced) =>
+          this.#checkpoint(checkpoint, durable, false, false, replaced),
+        ),
       );
     }
     return this.#checkpoint(checkpoint, durable, true, created, []);
@@ -470,6 +687,7 @@ export abstract class LevelBackedStore extends Store {
   }
 
   protected async _listTasks(runId: string): Promise<Task[]> {
+    await this.#settled();
     // all() reads the range in a few round trips; for-await costs one turn per entry.
     const entries = await this.level.iterator(prefixRange(PREFIX.tasks, runId)).all();
     return entries.map(([k, bytes]) => decode(k, bytes, TaskSchema));
@@ -478,6 +696,7 @@ export abstract class LevelBackedStore extends Store {
   protected async _listRuns(
     query: ListRunsQuery & { limit: number; cursor: string | null },
   ): Promise<Page<Run>> {
+    await this.#settled();
     const scan = planRunScan(query);
     const after = query.cursor === null ? null : scan.base + decodeCursor(query.cursor);
     const it = this.level.keys({
@@ -543,6 +762,7 @@ export abstract class LevelBackedStore extends Store {
   protected async _listWaiting(
     query: ListWaitingQuery & { limit: number; cursor: string | null },
   ): Promise<Page<Task>> {
+    await this.#settled();
     const range =
       query.runId === undefined
         ? prefixRange(PREFIX.idxWaiting)
@@ -582,6 +802,7 @@ export abstract class LevelBackedStore extends Store {
   }
 
   protected async _dueTimers(at: number, limit: number): Promise<Timer[]> {
+    await this.#settled();
     const range = prefixRange(PREFIX.timers);
     // Clamped: `Infinity` would otherwise pad to a key below every real timer.
     const upper = key(
@@ -621,10 +842,14 @@ export abstract class LevelBackedStore extends Store {
     return current;
   }
 
-  protected async _putInbox(entry: InboxEntry): Promise<void> {
-    const k = inboxKey(entry.runId, entry.taskId);
-    const bytes = this.#encode(k, { data: entry.data, at: entry.at });
-    await this.#inboxSerial(k, () => this.#write([[k, bytes]]));
+  protected _putInbox(entry: InboxEntry): Promise<void> {
+    return this.#tracked(
+      (async () => {
+        const k = inboxKey(entry.runId, entry.taskId);
+        const bytes = this.#encode(k, { data: entry.data, at: entry.at });
+        await this.#inboxSerial(k, () => this.#write([[k, bytes]]));
+      })(),
+    );
   }
 
   protected async _getInbox(runId: string, taskId: string): Promise<InboxEntry | undefined> {
@@ -635,16 +860,21 @@ export abstract class LevelBackedStore extends Store {
     return { runId, taskId, data: value.data, at: value.at };
   }
 
-  protected async _takeInbox(runId: string, taskId: string): Promise<InboxEntry | undefined> {
-    const k = inboxKey(runId, taskId);
-    return this.#inboxSerial(k, async () => {
-      const entry = await this._getInbox(runId, taskId);
-      if (entry !== undefined) await this.#write([[k, null]]);
-      return entry;
-    });
+  protected _takeInbox(runId: string, taskId: string): Promise<InboxEntry | undefined> {
+    return this.#tracked(
+      (async () => {
+        const k = inboxKey(runId, taskId);
+        return this.#inboxSerial(k, async () => {
+          const entry = await this._getInbox(runId, taskId);
+          if (entry !== undefined) await this.#write([[k, null]]);
+          return entry;
+        });
+      })(),
+    );
   }
 
   protected async _listInbox(runId: string): Promise<InboxEntry[]> {
+    await this.#settled();
     const entries = await this.level.iterator(prefixRange(PREFIX.inbox, runId)).all();
     return entries.map(([k, bytes]) => {
       const value = decode(k, bytes, InboxValueSchema);
@@ -652,26 +882,31 @@ export abstract class LevelBackedStore extends Store {
     });
   }
 
-  protected async _appendLogs(lines: readonly LogInput[]): Promise<LogLine[]> {
-    const out: LogLine[] = [];
-    const entries: [string, WriteValue][] = [];
-    let seq = this.#logSeq;
-    for (const line of lines) {
-      seq = Math.max(seq + 1, Date.now() * 1000);
-      const full: LogLine = { ...line, seq };
-      const k = logKey(line.runId, full.seq);
-      entries.push([k, this.#encode(k, full)]);
-      out.push(full);
-    }
-    this.#logSeq = seq;
-    // The highest seq given out, so a reopened store continues above it even if the clock
-    // has moved back (seq would otherwise repeat, and a line overwrite another).
-    entries.push([LOG_SEQ_KEY, encode(seq)]);
-    await this.#write(entries, false);
-    return out;
+  protected _appendLogs(lines: readonly LogInput[]): Promise<LogLine[]> {
+    return this.#tracked(
+      (async () => {
+        const out: LogLine[] = [];
+        const entries: [string, WriteValue][] = [];
+        let seq = this.#logSeq;
+        for (const line of lines) {
+          seq = Math.max(seq + 1, Date.now() * 1000);
+          const full: LogLine = { ...line, seq };
+          const k = logKey(line.runId, full.seq);
+          entries.push([k, this.#encode(k, full)]);
+          out.push(full);
+        }
+        this.#logSeq = seq;
+        // The highest seq given out, so a reopened store continues above it even if the clock
+        // has moved back (seq would otherwise repeat, and a line overwrite another).
+        entries.push([LOG_SEQ_KEY, encode(seq)]);
+        await this.#write(entries, false);
+        return out;
+      })(),
+    );
   }
 
   protected async _readLogs(runId: string, afterSeq: number, limit: number): Promise<LogLine[]> {
+    await this.#settled();
     const range = prefixRange(PREFIX.logs, runId);
     const lines: LogLine[] = [];
     const opts =
@@ -681,30 +916,40 @@ export abstract class LevelBackedStore extends Store {
     return lines;
   }
 
-  protected async _deleteRun(runId: string): Promise<boolean> {
-    const deletion = await this.#deletion(runId);
-    if (deletion === null) return false;
-    await this.#write(deletion.entries);
-    return true;
+  protected _deleteRun(runId: string): Promise<boolean> {
+    return this.#tracked(
+      (async () => {
+        await this.#settled();
+        const deletion = await this.#deletion(runId);
+        if (deletion === null) return false;
+        await this.#write(deletion.entries);
+        return true;
+      })(),
+    );
   }
 
-  protected async _deleteRuns(runIds: readonly string[], dryRun: boolean): Promise<DeleteCounts> {
-    const counts: DeleteCounts = { runs: 0, tasks: 0, logs: 0, inbox: 0, entries: 0 };
-    const entries: [string, WriteValue][] = [];
-    for (const runId of runIds) {
-      const deletion = await this.#deletion(runId);
-      if (deletion === null) continue;
-      counts.runs++;
-      counts.tasks += deletion.counts.tasks;
-      counts.logs += deletion.counts.logs;
-      counts.inbox += deletion.counts.inbox;
-      counts.entries += deletion.counts.entries;
-      // One by one: a run with very many log lines would overflow a spread's arguments.
-      for (const entry of deletion.entries) entries.push(entry);
-    }
-    // One batch: every run in it is deleted whole or not at all.
-    if (!dryRun && entries.length > 0) await this.#write(entries);
-    return counts;
+  protected _deleteRuns(runIds: readonly string[], dryRun: boolean): Promise<DeleteCounts> {
+    return this.#tracked(
+      (async () => {
+        await this.#settled();
+        const counts: DeleteCounts = { runs: 0, tasks: 0, logs: 0, inbox: 0, entries: 0 };
+        const entries: [string, WriteValue][] = [];
+        for (const runId of runIds) {
+          const deletion = await this.#deletion(runId);
+          if (deletion === null) continue;
+          counts.runs++;
+          counts.tasks += deletion.counts.tasks;
+          counts.logs += deletion.counts.logs;
+          counts.inbox += deletion.counts.inbox;
+          counts.entries += deletion.counts.entries;
+          // One by one: a run with very many log lines would overflow a spread's arguments.
+          for (const entry of deletion.entries) entries.push(entry);
+        }
+        // One batch: every run in it is deleted whole or not at all.
+        if (!dryRun && entries.length > 0) await this.#write(entries);
+        return counts;
+      })(),
+    );
   }
 
   /** Every key of a run (its record, tasks, index entries, timers, inbox, logs), or null. */
@@ -785,6 +1030,7 @@ export abstract class LevelBackedStore extends Store {
   }
 
   protected async _compact(): Promise<void> {
+    await this.#settled();
     await this.#committer?.flush();
     const db = this.level as unknown as {
       compactRange?: (start: string, end: string) => Promise<void>;
@@ -794,6 +1040,7 @@ export abstract class LevelBackedStore extends Store {
   }
 
   protected async _existingRuns(runIds: readonly string[]): Promise<Set<string>> {
+    await this.#settled();
     const found = new Set<string>();
     for (let i = 0; i < runIds.length; i += 1000) {
       const ids = runIds.slice(i, i + 1000);
@@ -828,26 +1075,30 @@ export abstract class LevelBackedStore extends Store {
     return usage;
   }
 
-  protected async _importRuns(bundles: readonly RunBundle[]): Promise<void> {
-    const writes: Promise<void>[] = [];
-    let seq = this.#logSeq;
-    for (const bundle of bundles) {
-      const entries: [string, WriteValue][] = [];
-      // The records were checked (and encoded) when the import was read: this does not throw.
-      const usage = this.#bundleEntries(bundle, entries);
-      for (const line of bundle.logs) seq = Math.max(seq, line.seq);
-      if (seq > this.#logSeq) {
-        // Lines appended later go above the imported ones.
-        this.#logSeq = seq;
-        entries.push([LOG_SEQ_KEY, encode(seq)]);
-      }
-      writes.push(
-        usage.length > 0 ? this.#writeWithUsage(entries, usage, true) : this.#write(entries),
-      );
-    }
-    const results = await Promise.allSettled(writes);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+  protected _importRuns(bundles: readonly RunBundle[]): Promise<void> {
+    return this.#tracked(
+      (async () => {
+        const writes: Promise<void>[] = [];
+        let seq = this.#logSeq;
+        for (const bundle of bundles) {
+          const entries: [string, WriteValue][] = [];
+          // The records were checked (and encoded) when the import was read: this does not throw.
+          const usage = this.#bundleEntries(bundle, entries);
+          for (const line of bundle.logs) seq = Math.max(seq, line.seq);
+          if (seq > this.#logSeq) {
+            // Lines appended later go above the imported ones.
+            this.#logSeq = seq;
+            entries.push([LOG_SEQ_KEY, encode(seq)]);
+          }
+          writes.push(
+            usage.length > 0 ? this.#writeWithUsage(entries, usage, true) : this.#write(entries),
+          );
+        }
+        const results = await Promise.allSettled(writes);
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      })(),
+    );
   }
 
   protected async _getMeta(name: string): Promise<unknown> {
@@ -856,12 +1107,17 @@ export abstract class LevelBackedStore extends Store {
     return bytes === undefined ? undefined : decodeRaw(k, bytes);
   }
 
-  protected async _putMeta(name: string, value: unknown): Promise<void> {
-    const k = metaKey(name);
-    await this.#write([[k, this.#encode(k, value)]]);
+  protected _putMeta(name: string, value: unknown): Promise<void> {
+    return this.#tracked(
+      (async () => {
+        const k = metaKey(name);
+        await this.#write([[k, this.#encode(k, value)]]);
+      })(),
+    );
   }
 
   protected async _verify(): Promise<IntegrityReport> {
+    await this.#settled();
     const db = this.level;
     await this.#committer?.flush();
     const problems: IntegrityProblem[] = [];
@@ -988,6 +1244,10 @@ export class LevelStore extends LevelBackedStore {
       });
     }
     this.location = resolveStorePath(options.path);
+  }
+
+  protected override _logFile(): string {
+    return join(this.location, 'CAIRN-LOG');
   }
 
   protected _createDb(): LevelDb {

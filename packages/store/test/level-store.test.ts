@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, describe } from 'vitest';
 import { LevelStore } from '@cairn/store';
 import { storeSuite } from '@cairn/store/suite';
 
@@ -21,4 +21,21 @@ storeSuite({
     return new LevelStore({ ...options, path });
   },
   supports: new LevelStore({ path: tmpdir() }).supports,
+});
+
+describe('in process durability (writes acknowledged by the process log)', () => {
+  storeSuite({
+    factory: ({ reuse, ...options } = {}) => {
+      if (reuse !== undefined)
+        return new LevelStore({
+          durability: 'process',
+          ...options,
+          path: (reuse as LevelStore).location,
+        });
+      const path = mkdtempSync(join(tmpdir(), 'cairn-store-suite-'));
+      dirs.push(path);
+      return new LevelStore({ durability: 'process', ...options, path });
+    },
+    supports: new LevelStore({ path: tmpdir() }).supports,
+  });
 });

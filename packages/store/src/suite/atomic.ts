@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { CairnError } from '../errors.js';
+import { faults } from '../faults.js';
 import { PREFIX } from '../keys.js';
 import { LevelBackedStore } from '../level-store.js';
 import { RUN_STATUSES, type Run, type Task } from '../records.js';
@@ -13,6 +14,13 @@ const NOT_LEVEL = 'the backend is not a LevelBackedStore (needs raw batches)';
 /** Makes every batch the raw database writes fail, until the returned function is called. */
 export function failBatches(store: Store): () => void {
   if (!(store instanceof LevelBackedStore)) throw new Error('failBatches needs a LevelBackedStore');
+  const injected = (): Error =>
+    Object.assign(new Error('Injected write failure'), { code: 'LEVEL_IO_ERROR' });
+  if (store.writesThroughLog) {
+    // A batch is written when the process log appends it: that append fails.
+    faults.arm('log.append', 'throw', { error: injected });
+    return () => faults.disarm('log.append');
+  }
   const db = store.level as unknown as { batch: (...args: unknown[]) => unknown };
   const original = db.batch;
   db.batch = function (this: unknown, ...args: unknown[]) {
@@ -22,7 +30,7 @@ export function failBatches(store: Store): () => void {
     };
     batch.write = async () => {
       await batch.close();
-      throw Object.assign(new Error('Injected write failure'), { code: 'LEVEL_IO_ERROR' });
+      throw injected();
     };
     return batch;
   };

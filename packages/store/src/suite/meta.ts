@@ -34,6 +34,9 @@ export function metaTests(ctx: SuiteContext): void {
     await expectCairnError(() => store.putMeta('schemaVersion', 999), 'INVALID_ARGUMENT');
     await expectCairnError(() => store.putMeta('migration', { done: 0 }), 'INVALID_ARGUMENT');
     await expectCairnError(() => store.putMeta('logSeq', 0), 'INVALID_ARGUMENT');
+    const applied = await store.getMeta('appliedSeq');
+    await expectCairnError(() => store.putMeta('appliedSeq', 0), 'INVALID_ARGUMENT');
+    expect(await store.getMeta('appliedSeq')).toEqual(applied);
     expect(await store.getMeta('schemaVersion')).toBe(version);
     expect(store.schemaVersion).toBe(version);
   });

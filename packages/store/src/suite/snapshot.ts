@@ -86,12 +86,19 @@ export async function snapshot(
   };
 }
 
-/** Every key and value of a `LevelBackedStore`, as `key=hex` lines; null for other backends. */
+/**
+ * Every key and value of a `LevelBackedStore`, as `key=hex` lines; null for other backends.
+ * Every acknowledged write is in (see `settled()`); the process log's bookkeeping is left out
+ * (`meta/appliedSeq` counts the log's batches, a write that changes nothing included).
+ */
 export async function rawEntries(store: Store): Promise<string[] | null> {
   if (!(store instanceof LevelBackedStore)) return null;
+  await store.settled();
   const lines: string[] = [];
   for await (const [k, v] of store.level.iterator()) {
-    lines.push(`${displayKey(k)}=${Buffer.from(v).toString('hex')}`);
+    const shown = displayKey(k);
+    if (shown === 'meta/appliedSeq') continue;
+    lines.push(`${shown}=${Buffer.from(v).toString('hex')}`);
   }
   return lines;
 }

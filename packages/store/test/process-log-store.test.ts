@@ -1,0 +1,185 @@
+/** A LevelStore in `process` durability: its process log, replay on open, and its failures. */
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encode } from '../src/codec.js';
+import { LevelStore, type Run, type Task } from '../src/index.js';
+import { runKey, taskKey } from '../src/keys.js';
+import { encodeRecord, type LogBatch } from '../src/process-log.js';
+import { makeRun, makeTask } from '../src/suite/fixtures.js';
+
+const dirs: string[] = [];
+const open: LevelStore[] = [];
+
+afterEach(async () => {
+  for (const store of open.splice(0)) await store.close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-process-log-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function openStore(path: string, durability: 'strict' | 'process'): Promise<LevelStore> {
+  const store = new LevelStore({ path, durability });
+  await store.open();
+  open.push(store);
+  return store;
+}
+
+async function closeStore(store: LevelStore): Promise<void> {
+  open.splice(open.indexOf(store), 1);
+  await store.close();
+}
+
+const logFile = (path: string): string => join(path, 'CAIRN-LOG');
+
+/** The raw entries a checkpoint of `run` and `task` writes (as the store would). */
+function recordBatch(seq: number, run: Run, task: Task): LogBatch {
+  return {
+    seq,
+    entries: [
+      [runKey(run.id), encode(run)],
+      [taskKey(run.id, task.taskId), encode(task)],
+    ],
+  };
+}
+
+describe('a LevelStore in process durability', () => {
+  it('acknowledges writes through its log, reads them at once, and empties the log on close', async () => {
+    const path = tempPath();
+    const store = await openStore(path, 'process');
+    expect(store.writesThroughLog).toBe(true);
+    const run = makeRun();
+    await store.createRun(run);
+    const task = makeTask(run);
+    await store.checkpoint({ tasks: [task] });
+    expect(statSync(logFile(path)).size).toBeGreaterThan(0);
+    // Read straight after being acknowledged: every read waits for what was logged.
+    expect(await store.getRun(run.id)).toEqual(run);
+    expect(await store.listTasks(run.id)).toEqual([task]);
+    expect((await store.listRuns()).items.map((r) => r.id)).toEqual([run.id]);
+    await closeStore(store);
+    expect(statSync(logFile(path)).size).toBe(0);
+    const again = await openStore(path, 'strict');
+    expect(again.writesThroughLog).toBe(false);
+    expect(await again.listTasks(run.id)).toEqual([task]);
+    expect((await again.verify()).ok).toBe(true);
+  });
+
+  it('applies on open what the log has and LevelDB does not, in order, up to a gap', async () => {
+    const path = tempPath();
+    const store = await openStore(path, 'process');
+    const run = makeRun({ status: 'running' });
+    await store.createRun(run);
+    await closeStore(store);
+    // What a process that died after logging, before LevelDB had its batches, leaves behind:
+    // a batch LevelDB already has (seq 1, the run's creation), two it has not, then one after
+    // a gap (its predecessor never logged), which must not be applied.
+    const first = makeTask(run, { taskId: 'a', seq: 0 });
+    const second = makeTask(run, { taskId: 'b', seq: 1 });
+    const afterGap = makeTask(run, { taskId: 'c', seq: 2 });
+    const done: Run = { ...run, status: 'completed', endedAt: run.createdAt + 5 };
+    writeFileSync(
+      logFile(path),
+      Buffer.concat([
+        encodeRecord({ seq: 1, entries: [[runKey(run.id), encode({ ...run, tags: ['x'] })]] }),
+        encodeRecord(recordBatch(2, run, first)),
+        encodeRecord(recordBatch(3, run, second)),
+        encodeRecord(recordBatch(5, done, afterGap)),
+      ]),
+    );
+    // A store opened in strict durability replays the log too.
+    const reopened = await openStore(path, 'strict');
+    expect(await reopened.getRun(run.id)).toEqual(run);
+    expect((await reopened.listTasks(run.id)).map((t) => t.taskId)).toEqual(['a', 'b']);
+    expect(statSync(logFile(path)).size).toBe(0);
+    await closeStore(reopened);
+    // Applied once: the next process-log batch follows on from seq 3.
+    const next = await openStore(path, 'process');
+    await next.checkpoint({ runs: [done] });
+    await closeStore(next);
+    const last = await openStore(path, 'process');
+    expect(await last.getRun(run.id)).toEqual(done);
+    expect((await last.verify()).ok).toBe(true);
+  });
+
+  it('a log cut in the middle of a record applies the records before the cut', async () => {
+    const path = tempPath();
+    const store = await openStore(path, 'process');
+    const run = makeRun();
+    await store.createRun(run);
+    await closeStore(store);
+    const whole = encodeRecord(recordBatch(2, run, makeTask(run, { taskId: 'kept' })));
+    const cut = encodeRecord(recordBatch(3, run, makeTask(run, { taskId: 'torn' })));
+    writeFileSync(logFile(path), Buffer.concat([whole, cut.subarray(0, cut.length - 7)]));
+    const reopened = await openStore(path, 'process');
+    expect((await reopened.listTasks(run.id)).map((t) => t.taskId)).toEqual(['kept']);
+    expect((await reopened.verify()).ok).toBe(true);
+  });
+
+  it('a batch LevelDB refuses after it was logged stops the store; reopening applies it', async () => {
+    const path = tempPath();
+    const store = await openStore(path, 'process');
+    const run = makeRun();
+    await store.createRun(run);
+    await store.settled();
+    const db = store.level as unknown as { batch: (...args: unknown[]) => unknown };
+    const original = db.batch;
+    db.batch = function (this: unknown, ...args: unknown[]) {
+      const batch = original.apply(this, args) as {
+        write: () => Promise<void>;
+        close: () => Promise<void>;
+      };
+      batch.write = async () => {
+        await batch.close();
+        throw Object.assign(new Error('disk gone'), { code: 'LEVEL_IO_ERROR' });
+      };
+      return batch;
+    };
+    const task = makeTask(run);
+    // Acknowledged: the log has it.
+    await store.checkpoint({ tasks: [task] });
+    await expect(store.listTasks(run.id)).rejects.toMatchObject({ code: 'WRITE_FAILED' });
+    await expect(store.checkpoint({ tasks: [{ ...task, meta: { n: 2 } }] })).rejects.toMatchObject({
+      code: 'WRITE_FAILED',
+    });
+    db.batch = original;
+    await closeStore(store);
+    expect(statSync(logFile(path)).size).toBeGreaterThan(0);
+    const reopened = await openStore(path, 'process');
+    expect(await reopened.listTasks(run.id)).toEqual([task]);
+    expect((await reopened.verify()).ok).toBe(true);
+  });
+
+  it('keeps its log bounded: past 16 MiB it is emptied once LevelDB has it all', async () => {
+    const path = tempPath();
+    const store = await openStore(path, 'process');
+    const run = makeRun();
+    await store.createRun(run);
+    const big = 'x'.repeat(1024 * 1024);
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 24; i++) {
+      writes.push(store.checkpoint({ tasks: [makeTask(run, { taskId: `t${i}`, meta: { big } })] }));
+      // One batch each: the next is issued after this one is acknowledged.
+      await writes[i];
+    }
+    expect(statSync(logFile(path)).size).toBeLessThan(17 * 1024 * 1024);
+    expect(await store.listTasks(run.id)).toHaveLength(24);
+    await closeStore(store);
+    const reopened = await openStore(path, 'process');
+    expect(await reopened.listTasks(run.id)).toHaveLength(24);
+  });
+
+  it('a store on the memory backend has no log', async () => {
+    const { MemoryStore } = await import('../src/index.js');
+    const store = new MemoryStore({ durability: 'process' });
+    await store.open();
+    expect(store.writesThroughLog).toBe(false);
+    await store.close();
+    expect(existsSync(join(process.cwd(), 'CAIRN-LOG'))).toBe(false);
+  });
+});

@@ -1,0 +1,341 @@
+import {
+  appendFileSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { encode } from '../src/codec.js';
+import {
+  ProcessLog,
+  crc32,
+  decodeRecords,
+  encodeRecord,
+  type LogBatch,
+} from '../src/process-log.js';
+
+const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
+
+const BATCHES: readonly LogBatch[] = [
+  {
+    seq: 1,
+    entries: [
+      ['run\x00019a-ü-日本\x00state', bytes(1, 2, 3, 0, 255)],
+      ['idx\x00status\x00running\x00🪨', new Uint8Array(0)],
+      ['timer\x00gone', null],
+    ],
+  },
+  { seq: 2, entries: [] },
+  {
+    seq: 3,
+    entries: [
+      ['a', null],
+      ['\x00\x01\x02', bytes(...Array.from({ length: 300 }, (_, i) => i & 0xff))],
+    ],
+  },
+  { seq: 4_294_967_296, entries: [['meta\x00appliedSeq', bytes(9)]] },
+];
+
+/** Batches in a form that compares by content (values decode as Buffers). */
+function plain(batches: readonly LogBatch[]): unknown {
+  return batches.map((batch) => ({
+    seq: batch.seq,
+    entries: batch.entries.map(([key, value]) => [key, value === null ? null : [...value]]),
+  }));
+}
+
+function concat(batches: readonly LogBatch[]): Buffer {
+  return Buffer.concat(batches.map(encodeRecord));
+}
+
+/** A record with this exact payload and a correct header (magic and length and CRC). */
+function rawRecord(payload: Uint8Array): Buffer {
+  const header = Buffer.alloc(12);
+  header.writeUInt32LE(encodeRecord(BATCHES[0]!).readUInt32LE(0), 0);
+  header.writeUInt32LE(payload.byteLength, 4);
+  header.writeUInt32LE(crc32(payload), 8);
+  return Buffer.concat([header, payload]);
+}
+
+describe('encodeRecord / decodeRecords', () => {
+  it('round-trips several batches: unicode and \\x00 keys, bytes, deletes, no entries', () => {
+    const decoded = decodeRecords(concat(BATCHES));
+    expect(decoded).toHaveLength(BATCHES.length);
+    expect(plain(decoded)).toEqual(plain(BATCHES));
+    expect(decoded[0]!.entries[0]![1]).toBeInstanceOf(Uint8Array);
+    expect(decoded[0]!.entries[2]![1]).toBeNull();
+    expect(decoded[1]!.entries).toEqual([]);
+  });
+
+  it('writes a 12-byte header: length and CRC-32 of the payload', () => {
+    const record = encodeRecord(BATCHES[0]!);
+    const payload = record.subarray(12);
+    expect(record.readUInt32LE(4)).toBe(payload.length);
+    expect(record.readUInt32LE(8)).toBe(crc32(payload));
+    expect(record.readUInt32LE(0)).toBe(encodeRecord(BATCHES[1]!).readUInt32LE(0));
+  });
+
+  it('decodes records inside a larger buffer (byteOffset respected)', () => {
+    const records = concat(BATCHES);
+    const outer = new Uint8Array(records.length + 10);
+    outer.set(records, 7);
+    const view = outer.subarray(7, 7 + records.length);
+    expect(plain(decodeRecords(view))).toEqual(plain(BATCHES));
+  });
+
+  it('reads nothing from empty or header-short input', () => {
+    expect(decodeRecords(new Uint8Array(0))).toEqual([]);
+    expect(decodeRecords(encodeRecord(BATCHES[0]!).subarray(0, 11))).toEqual([]);
+  });
+});
+
+describe('decodeRecords on damaged logs', () => {
+  it('returns exactly the complete records before a last record cut at any length', () => {
+    const before = BATCHES.slice(0, 3);
+    const head = concat(before);
+    const last = encodeRecord(BATCHES[3]!);
+    for (let cut = 0; cut < last.length; cut++) {
+      const log = Buffer.concat([head, last.subarray(0, cut)]);
+      expect(plain(decodeRecords(log)), `cut at ${cut}`).toEqual(plain(before));
+    }
+    // The whole record is read (the loop above did check something that can pass).
+    expect(decodeRecords(Buffer.concat([head, last]))).toHaveLength(4);
+  });
+
+  it('stops at a record whose payload has a flipped byte (CRC mismatch)', () => {
+    const records = BATCHES.map(encodeRecord);
+    const second = Buffer.from(records[1]!);
+    second[second.length - 1]! ^= 0x01;
+    const log = Buffer.concat([records[0]!, second, records[2]!, records[3]!]);
+    expect(plain(decodeRecords(log))).toEqual(plain(BATCHES.slice(0, 1)));
+
+    const first = Buffer.from(records[0]!);
+    first[20]! ^= 0x80;
+    expect(decodeRecords(Buffer.concat([first, records[1]!]))).toEqual([]);
+  });
+
+  it('stops at a record with a wrong CRC in its header', () => {
+    const records = BATCHES.map(encodeRecord);
+    const third = Buffer.from(records[2]!);
+    third.writeUInt32LE((third.readUInt32LE(8) + 1) >>> 0, 8);
+    const log = Buffer.concat([records[0]!, records[1]!, third, records[3]!]);
+    expect(plain(decodeRecords(log))).toEqual(plain(BATCHES.slice(0, 2)));
+  });
+
+  it('stops at a wrong magic', () => {
+    const records = BATCHES.map(encodeRecord);
+    const third = Buffer.from(records[2]!);
+    third[0]! ^= 0xff;
+    const log = Buffer.concat([records[0]!, records[1]!, third, records[3]!]);
+    expect(plain(decodeRecords(log))).toEqual(plain(BATCHES.slice(0, 2)));
+    expect(decodeRecords(Buffer.concat([third, records[3]!]))).toEqual([]);
+  });
+
+  it('stops at a length that runs past the end', () => {
+    const records = BATCHES.map(encodeRecord);
+    const second = Buffer.from(records[1]!);
+    second.writeUInt32LE(0xffff_ffff, 4);
+    const log = Buffer.concat([records[0]!, second, records[2]!]);
+    expect(plain(decodeRecords(log))).toEqual(plain(BATCHES.slice(0, 1)));
+  });
+
+  it('ignores garbage after the valid records', () => {
+    const valid = concat(BATCHES);
+    const garbage = [
+      Buffer.from('not a record at all, just some trailing bytes'),
+      Buffer.alloc(64, 0),
+      Buffer.alloc(5, 0xff),
+      Buffer.from(Array.from({ length: 257 }, (_, i) => (i * 31 + 7) & 0xff)),
+    ];
+    for (const tail of garbage) {
+      expect(plain(decodeRecords(Buffer.concat([valid, tail])))).toEqual(plain(BATCHES));
+    }
+  });
+
+  it('stops at a payload that is valid msgpack but not [seq, entries]', () => {
+    const good = encodeRecord(BATCHES[0]!);
+    const after = encodeRecord(BATCHES[1]!);
+    const wrongShapes: unknown[] = [
+      { seq: 2, entries: [] },
+      [2],
+      [2, [], 'extra'],
+      ['2', []],
+      [0, []],
+      [-1, []],
+      [1.5, []],
+      [2, 'entries'],
+      [2, [['key']]],
+      [2, [['key', bytes(1), 'extra']]],
+      [2, [[7, bytes(1)]]],
+      [2, [['key', 'a string value']]],
+      [2, [['key', 5]]],
+      [2, [['key', { bytes: 1 }]]],
+      [2, ['not an entry']],
+      'text',
+      42,
+      null,
+    ];
+    // The same record with a well-formed payload is read: only the shape is wrong below.
+    const control = rawRecord(encode([2, [['key', bytes(1)]]]));
+    expect(decodeRecords(Buffer.concat([good, control, after]))).toHaveLength(3);
+    for (const shape of wrongShapes) {
+      const log = Buffer.concat([good, rawRecord(encode(shape)), after]);
+      expect(plain(decodeRecords(log)), JSON.stringify(shape)).toEqual(plain(BATCHES.slice(0, 1)));
+    }
+  });
+
+  it('stops at a payload that is not msgpack at all (with a correct CRC)', () => {
+    const good = encodeRecord(BATCHES[0]!);
+    const after = encodeRecord(BATCHES[1]!);
+    for (const payload of [bytes(0xc1), bytes(0x92, 0x01), new Uint8Array(0)]) {
+      const log = Buffer.concat([good, rawRecord(payload), after]);
+      expect(plain(decodeRecords(log))).toEqual(plain(BATCHES.slice(0, 1)));
+    }
+  });
+});
+
+describe('ProcessLog on a file', () => {
+  let dir: string;
+  let file: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cairn-process-log-'));
+    file = join(dir, 'CAIRN-LOG');
+  });
+
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads a missing file as no batches', () => {
+    expect(ProcessLog.read(file)).toEqual([]);
+    expect(ProcessLog.read(join(dir, 'no', 'such', 'dir', 'CAIRN-LOG'))).toEqual([]);
+  });
+
+  it('throws reading a path that is not a file', () => {
+    expect(() => ProcessLog.read(dir)).toThrow();
+  });
+
+  it('appends batches, counts their bytes and reads them back', () => {
+    const log = ProcessLog.open(file);
+    try {
+      expect(log.size).toBe(0);
+      expect(statSync(file).size).toBe(0);
+      let expected = 0;
+      for (const batch of BATCHES) {
+        log.append(batch);
+        expected += encodeRecord(batch).length;
+        expect(log.size).toBe(expected);
+        expect(statSync(file).size).toBe(expected);
+      }
+      // Readable while still open: each append is in the file once it returns.
+      expect(plain(ProcessLog.read(file))).toEqual(plain(BATCHES));
+      expect(readFileSync(file).equals(concat(BATCHES))).toBe(true);
+    } finally {
+      log.close();
+    }
+    expect(plain(ProcessLog.read(file))).toEqual(plain(BATCHES));
+  });
+
+  it('reopens an existing log at its size and appends after it', () => {
+    const first = ProcessLog.open(file);
+    first.append(BATCHES[0]!);
+    first.append(BATCHES[1]!);
+    first.close();
+
+    const second = ProcessLog.open(file);
+    try {
+      const existing = concat(BATCHES.slice(0, 2)).length;
+      expect(second.size).toBe(existing);
+      second.append(BATCHES[2]!);
+      expect(second.size).toBe(concat(BATCHES.slice(0, 3)).length);
+    } finally {
+      second.close();
+    }
+    expect(plain(ProcessLog.read(file))).toEqual(plain(BATCHES.slice(0, 3)));
+  });
+
+  it('starts the file again after truncate()', () => {
+    const log = ProcessLog.open(file);
+    try {
+      log.append(BATCHES[0]!);
+      log.append(BATCHES[2]!);
+      expect(log.size).toBeGreaterThan(0);
+
+      log.truncate();
+      expect(log.size).toBe(0);
+      expect(statSync(file).size).toBe(0);
+      expect(ProcessLog.read(file)).toEqual([]);
+
+      const fresh = [BATCHES[1]!, BATCHES[3]!];
+      for (const batch of fresh) log.append(batch);
+      const expected = concat(fresh);
+      expect(log.size).toBe(expected.length);
+      expect(statSync(file).size).toBe(expected.length);
+      expect(readFileSync(file).equals(expected)).toBe(true);
+      expect(plain(ProcessLog.read(file))).toEqual(plain(fresh));
+    } finally {
+      log.close();
+    }
+  });
+
+  it('reads the complete batches of a file whose last append was cut short', () => {
+    const log = ProcessLog.open(file);
+    for (const batch of BATCHES.slice(0, 2)) log.append(batch);
+    log.close();
+    appendFileSync(file, encodeRecord(BATCHES[2]!).subarray(0, 20));
+    expect(plain(ProcessLog.read(file))).toEqual(plain(BATCHES.slice(0, 2)));
+  });
+
+  it('reads a file holding only garbage as no batches', () => {
+    writeFileSync(file, Buffer.from('garbage that is long enough for a header'));
+    expect(ProcessLog.read(file)).toEqual([]);
+  });
+
+  it('closes its descriptor: a second close throws', () => {
+    const log = ProcessLog.open(file);
+    log.close();
+    expect(() => log.close()).toThrow();
+  });
+});
+
+describe('crc32', () => {
+  const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+  it('matches the known vectors', () => {
+    expect(crc32(ascii('123456789'))).toBe(0xcbf43926);
+    expect(crc32(new Uint8Array(0))).toBe(0);
+    expect(crc32(ascii('The quick brown fox jumps over the lazy dog'))).toBe(0x414fa339);
+    expect(crc32(bytes(0))).toBe(0xd202ef8d);
+  });
+
+  it('is unsigned', () => {
+    const value = crc32(ascii('123456789'));
+    expect(value).toBeGreaterThan(0x7fff_ffff);
+  });
+
+  it('computes the same values without zlib.crc32 (Node before 20.15)', async () => {
+    vi.resetModules();
+    vi.doMock('node:zlib', async (importOriginal) => {
+      const actual = await importOriginal<typeof import('node:zlib')>();
+      return { ...actual, crc32: undefined, default: { ...actual, crc32: undefined } };
+    });
+    try {
+      const fallback = await import('../src/process-log.js');
+      expect(fallback.crc32).not.toBe(crc32);
+      expect(fallback.crc32(ascii('123456789'))).toBe(0xcbf43926);
+      expect(fallback.crc32(new Uint8Array(0))).toBe(0);
+      const sample = Uint8Array.from({ length: 4096 }, (_, i) => (i * 131 + (i >> 3)) & 0xff);
+      expect(fallback.crc32(sample)).toBe(crc32(sample));
+      const record = fallback.encodeRecord(BATCHES[0]!);
+      expect(plain(decodeRecords(record))).toEqual(plain(BATCHES.slice(0, 1)));
+    } finally {
+      vi.doUnmock('node:zlib');
+      vi.resetModules();
+    }
+  });
+});
