@@ -1,18 +1,28 @@
 /**
- * Crash-test writer: opens the store at argv[2] (durability 'strict') and runs run
- * lifecycles (test/helpers/lifecycle.ts) on several concurrent workers until it is killed.
+ * Crash-test writer: opens the store at argv[2] with the durability in argv[4] ('strict' or
+ * 'process', default 'strict'; anything else exits with code 2) and runs run lifecycles
+ * (test/helpers/lifecycle.ts) on several concurrent workers until it is killed.
  * Prints `ready`, then `ack <runId> <createdAt> <stage>` once each write's promise resolved.
  */
-import { LevelStore, uuidv7 } from '@cairn/store';
+import { LevelStore, uuidv7, type Durability } from '@cairn/store';
 import { LAST_STAGE, stageWrite } from '../helpers/lifecycle.js';
 import { exitWithParent } from './guard.js';
 
 exitWithParent();
-const [path, workersArg] = process.argv.slice(2);
-if (path === undefined) throw new Error('usage: checkpoint-writer <dir> [workers]');
+const [path, workersArg, durabilityArg = 'strict'] = process.argv.slice(2);
+if (path === undefined) {
+  throw new Error('usage: checkpoint-writer <dir> [workers] [strict|process]');
+}
 const workers = Number(workersArg ?? 8);
+if (durabilityArg !== 'strict' && durabilityArg !== 'process') {
+  process.stderr.write(
+    `checkpoint-writer: durability must be strict or process, not ${durabilityArg}\n`,
+  );
+  process.exit(2);
+}
+const durability: Durability = durabilityArg;
 
-const store = new LevelStore({ path, durability: 'strict' });
+const store = new LevelStore({ path, durability });
 await store.open();
 process.stdout.write('ready\n');
 
