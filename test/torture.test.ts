@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine, MemoryStore } from '@cairn/core';
+import type { Durability } from '@cairn/store';
 import { Child } from './helpers/child.js';
 import { seededRandom, testSeed } from './helpers/random.js';
 import { tempDir } from './helpers/temp.js';
@@ -22,7 +23,7 @@ import {
 } from './helpers/torture-workflows.js';
 
 /**
- * Torture: a child engine (LevelStore, durability 'strict') runs a mix of workflows
+ * Torture: a child engine (LevelStore) runs a mix of workflows
  * (test/helpers/torture-workflows.ts: sequential and parallel steps, children, waits for
  * input, sleeps, retries, a wait that times out, a step that fails for good) and is killed
  * with SIGKILL again and again on the same directory: at random moments, during its start
@@ -40,15 +41,28 @@ import {
  * process. At the end: every run ended as expected, every decision delivered with its payload,
  * one child run per child task, retried steps retried.
  *
- * Prints one summary line. Replay a schedule with CAIRN_TEST_SEED=<seed>. Longer runs:
- * CAIRN_TORTURE=long, or CAIRN_TORTURE_KILLS / CAIRN_TORTURE_RUNS.
+ * The scenario runs twice, once per durability of the store: 'strict' (every acknowledged
+ * batch is synced to LevelDB) and 'process' (a batch is acknowledged once the process log,
+ * CAIRN-LOG, has it, and reaches LevelDB behind; the next open replays what LevelDB lacks).
+ * The child gets the durability through CAIRN_TORTURE_DURABILITY, and the driver reopens the
+ * store with the same one. The ledger checks both the same way. The 'process' run does half
+ * the kills and half the runs of the 'strict' one.
+ *
+ * Prints one summary line per durability. Replay a schedule with CAIRN_TEST_SEED=<seed> (each
+ * durability draws its schedule from the seed on its own). Longer runs: CAIRN_TORTURE=long, or
+ * CAIRN_TORTURE_KILLS / CAIRN_TORTURE_RUNS (for 'strict'; 'process' does half).
  */
 
 const LONG = process.env.CAIRN_TORTURE === 'long';
-const KILLS = Number(process.env.CAIRN_TORTURE_KILLS ?? (LONG ? 300 : 60));
-const RUNS = Number(process.env.CAIRN_TORTURE_RUNS ?? (LONG ? 900 : 180));
+const STRICT_KILLS = Number(process.env.CAIRN_TORTURE_KILLS ?? (LONG ? 300 : 60));
+const STRICT_RUNS = Number(process.env.CAIRN_TORTURE_RUNS ?? (LONG ? 900 : 180));
+const half = (n: number): number => Math.max(1, Math.ceil(n / 2));
+/** Kills and runs per durability: 'process' does half, so it adds half the time, not double. */
+const SIZE: Record<Durability, { readonly kills: number; readonly runs: number }> = {
+  strict: { kills: STRICT_KILLS, runs: STRICT_RUNS },
+  process: { kills: half(STRICT_KILLS), runs: half(STRICT_RUNS) },
+};
 const seed = testSeed();
-const random = seededRandom(seed);
 /** Steps at once in the child: low, so the work outlives each life. */
 const CONCURRENCY = '3';
 /** The longest a child lives after `ready` when it is killed at a random moment. */
@@ -103,155 +117,171 @@ async function reference(
   }
 }
 
-const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 const resumeLine = (d: Decision): string =>
   `resume ${d.runId} ${d.taskId} ${JSON.stringify(d.data)}\n`;
 
-describe('the engine under SIGKILL torture', () => {
-  it(
-    `keeps every checkpoint, never repeats a committed step, loses nothing (seed ${seed})`,
-    async () => {
-      const began = Date.now();
-      const { path: dir, cleanup } = await tempDir('torture');
-      dirs.push(cleanup);
-      const storeDir = join(dir, 'store');
-      const journalFile = join(dir, 'journal');
-      const planFile = join(dir, 'plan.json');
-      const { plan, decisions } = makePlan(RUNS, random);
-      writeFileSync(planFile, JSON.stringify(plan));
-      const expected = await reference(plan, decisions);
-      const ledger = new Ledger(plan, decisions, expected);
-      const baseEnv = { ...process.env, CAIRN_TORTURE_JOURNAL: journalFile, CAIRN_FAULTS: '' };
+/**
+ * One torture: KILLS lives of a child writing with `durability`, then a last one, checked by
+ * the ledger after each. Its schedule is drawn from the seed alone, whichever ran before.
+ */
+async function torture(durability: Durability): Promise<void> {
+  const { kills: KILLS, runs: RUNS } = SIZE[durability];
+  const random = seededRandom(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const began = Date.now();
+  const { path: dir, cleanup } = await tempDir(`torture-${durability}`);
+  dirs.push(cleanup);
+  const storeDir = join(dir, 'store');
+  const journalFile = join(dir, 'journal');
+  const planFile = join(dir, 'plan.json');
+  const { plan, decisions } = makePlan(RUNS, random);
+  writeFileSync(planFile, JSON.stringify(plan));
+  const expected = await reference(plan, decisions);
+  const ledger = new Ledger(plan, decisions, expected);
+  const baseEnv = {
+    ...process.env,
+    CAIRN_TORTURE_DURABILITY: durability,
+    CAIRN_TORTURE_JOURNAL: journalFile,
+    CAIRN_FAULTS: '',
+  };
 
-      const spawn = (upto: number, faults: string, final = false): Child => {
-        const args = [storeDir, planFile, String(upto), CONCURRENCY, ...(final ? ['--final'] : [])];
-        const child = new Child('torture-engine.ts', args, {
-          env: { ...baseEnv, CAIRN_FAULTS: faults },
-        });
-        // A command written just as the child dies must not fail the test process.
-        child.process.stdin!.on('error', () => undefined);
-        return child;
-      };
+  const spawn = (upto: number, faults: string, final = false): Child => {
+    const args = [storeDir, planFile, String(upto), CONCURRENCY, ...(final ? ['--final'] : [])];
+    const child = new Child('torture-engine.ts', args, {
+      env: { ...baseEnv, CAIRN_FAULTS: faults },
+    });
+    // A command written just as the child dies must not fail the test process.
+    child.process.stdin!.on('error', () => undefined);
+    return child;
+  };
 
-      let snapshot: Snapshot | null = null;
-      let faultKills = 0;
-      let startupKills = 0;
-      let cut = 0;
-      let midWork = 0;
+  let snapshot: Snapshot | null = null;
+  let faultKills = 0;
+  let startupKills = 0;
+  let cut = 0;
+  let midWork = 0;
 
-      for (let cycle = 0; cycle < KILLS; cycle++) {
-        const when = `kill ${cycle + 1}`;
-        const upto = Math.min(
-          RUNS,
-          Math.ceil(RUNS * (FIRST_SHARE + ((1 - FIRST_SHARE) * cycle) / Math.max(1, KILLS - 1))),
-        );
-        const roll = random();
-        const fault = roll < 0.3 ? pick(FAULTS) : null;
-        const early = fault === null && roll < 0.4;
-        const spec = fault ? `${fault.point}=kill@${1 + Math.floor(random() * fault.maxNth)}` : '';
-        const child = spawn(upto, spec);
-        const outstanding = ledger
-          .outstanding(snapshot)
-          .filter((d) => plan.findIndex((r) => r.id === d.runId) < upto);
-        const timers: NodeJS.Timeout[] = [];
-        let driverKilled = false;
-        let diedAlone = false;
-        void child.exited.then(() => (diedAlone = !driverKilled));
+  for (let cycle = 0; cycle < KILLS; cycle++) {
+    const when = `kill ${cycle + 1}`;
+    const upto = Math.min(
+      RUNS,
+      Math.ceil(RUNS * (FIRST_SHARE + ((1 - FIRST_SHARE) * cycle) / Math.max(1, KILLS - 1))),
+    );
+    const roll = random();
+    const fault = roll < 0.3 ? pick(FAULTS) : null;
+    const early = fault === null && roll < 0.4;
+    const spec = fault ? `${fault.point}=kill@${1 + Math.floor(random() * fault.maxNth)}` : '';
+    const child = spawn(upto, spec);
+    const outstanding = ledger
+      .outstanding(snapshot)
+      .filter((d) => plan.findIndex((r) => r.id === d.runId) < upto);
+    const timers: NodeJS.Timeout[] = [];
+    let driverKilled = false;
+    let diedAlone = false;
+    void child.exited.then(() => (diedAlone = !driverKilled));
 
-        if (early) {
-          // Somewhere in the start: loading, recovery, or the first moments of work.
-          await sleep(Math.floor(random() * 2500));
-        } else {
-          const ready = await child.waitForLine((l) => l === 'ready', 60_000).catch(() => null);
-          if (ready !== null) {
-            const life = fault ? FAULT_LIFE_MS : Math.floor(random() * MAX_LIFE_MS);
-            const share = fault?.point === 'resume.before-commit' ? 1 : 0.4;
-            for (const d of outstanding) {
-              if (random() >= share) continue;
-              const at = Math.floor(random() * (fault ? 300 : life));
-              timers.push(setTimeout(() => child.process.stdin!.write(resumeLine(d)), at));
-            }
-            await Promise.race([child.exited, sleep(life)]);
-          }
+    if (early) {
+      // Somewhere in the start: loading, recovery, or the first moments of work.
+      await sleep(Math.floor(random() * 2500));
+    } else {
+      const ready = await child.waitForLine((l) => l === 'ready', 60_000).catch(() => null);
+      if (ready !== null) {
+        const life = fault ? FAULT_LIFE_MS : Math.floor(random() * MAX_LIFE_MS);
+        const share = fault?.point === 'resume.before-commit' ? 1 : 0.4;
+        for (const d of outstanding) {
+          if (random() >= share) continue;
+          const at = Math.floor(random() * (fault ? 300 : life));
+          timers.push(setTimeout(() => child.process.stdin!.write(resumeLine(d)), at));
         }
-        for (const timer of timers) clearTimeout(timer);
-        driverKilled = true;
-        const exit = await child.kill();
-        if (exit.signal !== 'SIGKILL') {
-          ledger.violation(when, `the child died on its own (${exit.code}): ${child.stderr}`);
-        } else if (diedAlone) {
-          // Killed by its armed fault point, maybe already during recovery.
-          faultKills++;
-        }
-        // Killed before the engine was open: while loading or recovering.
-        if (!child.lines.includes('ready')) startupKills++;
-
-        snapshot = await takeSnapshot(storeDir, journalFile);
-        ledger.checkLife(readLife(child.lines), snapshot, when);
-        ledger.checkSnapshot(snapshot, when);
-        const running = [...snapshot.tasks.values()]
-          .flat()
-          .filter((t) => t.kind === 'step' && t.status === 'running').length;
-        cut += running;
-        if (running > 0) midWork++;
-        if (process.env.CAIRN_TORTURE_VERBOSE) {
-          const ended = [...snapshot.runs.values()].filter((r) => r.endedAt !== null).length;
-          console.log(
-            `${when} ${spec || (early ? 'early' : 'random')}${diedAlone ? ' (fired)' : ''}: ` +
-              `${ended}/${snapshot.runs.size} runs ended, ${running} steps cut short`,
-          );
-        }
+        await Promise.race([child.exited, sleep(life)]);
       }
+    }
+    for (const timer of timers) clearTimeout(timer);
+    driverKilled = true;
+    const exit = await child.kill();
+    if (exit.signal !== 'SIGKILL') {
+      ledger.violation(when, `the child died on its own (${exit.code}): ${child.stderr}`);
+    } else if (diedAlone) {
+      // Killed by its armed fault point, maybe already during recovery.
+      faultKills++;
+    }
+    // Killed before the engine was open: while loading or recovering.
+    if (!child.lines.includes('ready')) startupKills++;
 
-      // The last life: every decision still outstanding is sent (again, until it is taken),
-      // and the child runs until every run of the plan has ended.
-      const last = spawn(RUNS, '', true);
-      await last.waitForLine((l) => l === 'ready', 60_000);
-      for (const d of ledger.outstanding(snapshot)) last.process.stdin!.write(resumeLine(d));
-      const resend = setInterval(() => {
-        const answered = new Set(
-          last.lines
-            .filter((l) => l.startsWith('resume-ok'))
-            .map((l) => l.split(' ').slice(1, 3).join('/')),
-        );
-        for (const d of ledger.outstanding(snapshot)) {
-          if (!answered.has(`${d.runId}/${d.taskId}`)) last.process.stdin!.write(resumeLine(d));
-        }
-      }, 500);
-      const finished = await last
-        .waitForLine((l) => l === 'all-done', LONG ? 600_000 : 120_000)
-        .then(
-          () => true,
-          () => false,
-        );
-      clearInterval(resend);
-      if (!finished) ledger.violation('last life', 'the runs did not all end');
-      const exit = finished ? await last.exited : await last.kill();
-      if (finished && exit.code !== 0) {
-        ledger.violation('last life', `exited ${JSON.stringify(exit)}: ${last.stderr}`);
-      }
-      const final = await takeSnapshot(storeDir, journalFile);
-      const report = readLife(last.lines);
-      // A resend may legitimately meet a task answered a moment before.
-      ledger.checkLife({ ...report, notWaiting: [] }, final, 'last life');
-      ledger.checkSnapshot(final, 'at the end');
-      ledger.checkEnd(final);
-
-      const tasks = [...final.tasks.values()].flat();
-      const steps = tasks.filter((t) => t.kind === 'step' && !t.taskId.startsWith('$')).length;
-      const children = [...final.runs.values()].filter((r) => r.parentRunId !== null).length;
-      const executions = [...final.journal.values()].reduce((n, a) => n + a.length, 0);
-      const seconds = Math.round((Date.now() - began) / 1000);
-      for (const v of ledger.violations.slice(0, 30)) console.log(`violation: ${v}`);
+    snapshot = await takeSnapshot(storeDir, journalFile, durability);
+    ledger.checkLife(readLife(child.lines), snapshot, when);
+    ledger.checkSnapshot(snapshot, when);
+    const running = [...snapshot.tasks.values()]
+      .flat()
+      .filter((t) => t.kind === 'step' && t.status === 'running').length;
+    cut += running;
+    if (running > 0) midWork++;
+    if (process.env.CAIRN_TORTURE_VERBOSE) {
+      const ended = [...snapshot.runs.values()].filter((r) => r.endedAt !== null).length;
       console.log(
-        `torture: seed=${seed} kills=${KILLS} (at fault points ${faultKills}, before ready ${startupKills}, ` +
-          `mid-step ${midWork}) runs=${RUNS}+${children} children steps=${steps} ` +
-          `executions=${executions} cut-short=${cut} resumes=${ledger.acked.size} ` +
-          `violations=${ledger.violations.length} time=${seconds}s`,
+        `${when} ${spec || (early ? 'early' : 'random')}${diedAlone ? ' (fired)' : ''}: ` +
+          `${ended}/${snapshot.runs.size} runs ended, ${running} steps cut short`,
       );
-      expect(ledger.violations).toEqual([]);
-      expect(midWork, 'no kill landed while a step was running').toBeGreaterThan(0);
-    },
-    (LONG ? 60 : 5) * 60_000 + KILLS * 8000,
+    }
+  }
+
+  // The last life: every decision still outstanding is sent (again, until it is taken),
+  // and the child runs until every run of the plan has ended.
+  const last = spawn(RUNS, '', true);
+  await last.waitForLine((l) => l === 'ready', 60_000);
+  for (const d of ledger.outstanding(snapshot)) last.process.stdin!.write(resumeLine(d));
+  const resend = setInterval(() => {
+    const answered = new Set(
+      last.lines
+        .filter((l) => l.startsWith('resume-ok'))
+        .map((l) => l.split(' ').slice(1, 3).join('/')),
+    );
+    for (const d of ledger.outstanding(snapshot)) {
+      if (!answered.has(`${d.runId}/${d.taskId}`)) last.process.stdin!.write(resumeLine(d));
+    }
+  }, 500);
+  const finished = await last
+    .waitForLine((l) => l === 'all-done', LONG ? 600_000 : 120_000)
+    .then(
+      () => true,
+      () => false,
+    );
+  clearInterval(resend);
+  if (!finished) ledger.violation('last life', 'the runs did not all end');
+  const exit = finished ? await last.exited : await last.kill();
+  if (finished && exit.code !== 0) {
+    ledger.violation('last life', `exited ${JSON.stringify(exit)}: ${last.stderr}`);
+  }
+  const final = await takeSnapshot(storeDir, journalFile, durability);
+  const report = readLife(last.lines);
+  // A resend may legitimately meet a task answered a moment before.
+  ledger.checkLife({ ...report, notWaiting: [] }, final, 'last life');
+  ledger.checkSnapshot(final, 'at the end');
+  ledger.checkEnd(final);
+
+  const tasks = [...final.tasks.values()].flat();
+  const steps = tasks.filter((t) => t.kind === 'step' && !t.taskId.startsWith('$')).length;
+  const children = [...final.runs.values()].filter((r) => r.parentRunId !== null).length;
+  const executions = [...final.journal.values()].reduce((n, a) => n + a.length, 0);
+  const seconds = Math.round((Date.now() - began) / 1000);
+  for (const v of ledger.violations.slice(0, 30)) console.log(`violation: ${v}`);
+  console.log(
+    `torture: durability=${durability} seed=${seed} kills=${KILLS} ` +
+      `(at fault points ${faultKills}, before ready ${startupKills}, mid-step ${midWork}) ` +
+      `runs=${RUNS}+${children} children steps=${steps} ` +
+      `executions=${executions} cut-short=${cut} resumes=${ledger.acked.size} ` +
+      `violations=${ledger.violations.length} time=${seconds}s`,
   );
+  expect(ledger.violations).toEqual([]);
+  expect(midWork, 'no kill landed while a step was running').toBeGreaterThan(0);
+}
+
+describe('the engine under SIGKILL torture', () => {
+  for (const durability of ['strict', 'process'] as const) {
+    it(
+      `keeps every checkpoint, never repeats a committed step, loses nothing, durability ${durability} (seed ${seed})`,
+      () => torture(durability),
+      (LONG ? 60 : 5) * 60_000 + SIZE[durability].kills * 8000,
+    );
+  }
 });

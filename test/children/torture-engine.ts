@@ -1,8 +1,10 @@
 /**
  * The engine the torture test (test/torture.test.ts) kills. Opens the store at argv[2]
- * (LevelStore, durability 'strict'); recovery happens inside `createEngine`. Then starts,
- * with their ids, the first `upto` runs of the plan at argv[3] (those that exist already are
- * left alone), so each life adds a few runs to the work a kill cut short.
+ * (LevelStore, in the durability `CAIRN_TORTURE_DURABILITY` names: 'strict', the default, or
+ * 'process', where a batch is acknowledged once the process log has it and reaches LevelDB
+ * behind; anything else is refused with exit code 2); recovery happens inside `createEngine`.
+ * Then starts, with their ids, the first `upto` runs of the plan at argv[3] (those that exist
+ * already are left alone), so each life adds a few runs to the work a kill cut short.
  *
  * Prints one line per fact the driver checks afterwards, each written only once the engine
  * acknowledged it (the promise resolved, the event fired after its checkpoint):
@@ -21,11 +23,13 @@
  * engine once every run of the plan has ended and exits with 0.
  *
  * argv: <storeDir> <planFile> <upto> <concurrency> [--final]
- * env:  CAIRN_TORTURE_JOURNAL (the step journal), CAIRN_TORTURE_PACE, CAIRN_FAULTS
+ * env:  CAIRN_TORTURE_DURABILITY ('strict' | 'process', default 'strict'),
+ *       CAIRN_TORTURE_JOURNAL (the step journal), CAIRN_TORTURE_PACE, CAIRN_FAULTS
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createEngine, isCairnError, LevelStore } from '@cairn/core';
+import type { Durability } from '@cairn/store';
 import { tortureWorkflows, type PlannedRun } from '../helpers/torture-workflows.js';
 import { exitWithParent } from './guard.js';
 
@@ -33,6 +37,14 @@ const [path, planFile, uptoArg, concurrencyArg, ...flags] = process.argv.slice(2
 if (path === undefined || planFile === undefined) {
   throw new Error('usage: torture-engine <storeDir> <planFile> <upto> <concurrency> [--final]');
 }
+const durabilityArg = process.env.CAIRN_TORTURE_DURABILITY ?? 'strict';
+if (durabilityArg !== 'strict' && durabilityArg !== 'process') {
+  process.stderr.write(
+    `torture-engine: CAIRN_TORTURE_DURABILITY must be 'strict' or 'process', not ${JSON.stringify(durabilityArg)}\n`,
+  );
+  process.exit(2);
+}
+const durability: Durability = durabilityArg;
 const final = flags.includes('--final');
 exitWithParent(final ? 600_000 : 120_000);
 const plan = (JSON.parse(readFileSync(planFile, 'utf8')) as PlannedRun[]).slice(
@@ -47,7 +59,7 @@ function say(line: string): void {
 const code = (error: unknown): string => (isCairnError(error) ? error.code : String(error));
 
 const engine = await createEngine({
-  store: new LevelStore({ path, durability: 'strict' }),
+  store: new LevelStore({ path, durability }),
   workflows: tortureWorkflows({
     ...(process.env.CAIRN_TORTURE_JOURNAL ? { journal: process.env.CAIRN_TORTURE_JOURNAL } : {}),
     pace: Number(process.env.CAIRN_TORTURE_PACE ?? 1),

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { LevelStore, TERMINAL_STATUSES, type Run, type Task } from '@cairn/store';
+import { LevelStore, TERMINAL_STATUSES, type Durability, type Run, type Task } from '@cairn/store';
 import type { Decision, PlannedRun } from './torture-workflows.js';
 
 /** How a run ends when nothing goes wrong: its status, and its output or error code. */
@@ -44,9 +44,17 @@ export function readJournal(file: string): Map<string, number[]> {
   return journal;
 }
 
-/** Opens the store the child left behind, checks its integrity, and reads everything. */
-export async function takeSnapshot(path: string, journalFile: string): Promise<Snapshot> {
-  const store = new LevelStore({ path });
+/**
+ * Opens the store the child left behind, with the durability it was written with (as the
+ * application would; the open replays whatever the process log has and LevelDB lacks),
+ * checks its integrity, and reads everything.
+ */
+export async function takeSnapshot(
+  path: string,
+  journalFile: string,
+  durability: Durability = 'strict',
+): Promise<Snapshot> {
+  const store = new LevelStore({ path, durability });
   await store.open();
   try {
     const report = await store.verify();
