@@ -116,7 +116,7 @@ export abstract class LevelBackedStore extends Store {
   readonly durability: Durability;
   #db: LevelDb | null = null;
   #committer: GroupCommitter | null = null;
-  /** In `process` durability on disk: the log batches are acknowledged by (process-log.ts). */
+  /** In `process` durability on disk: the log that acknowledges batches (process-log.ts). */
   #log: ProcessLog | null = null;
   /** The last batch appended to the log, and the last one LevelDB has. */
   #logged = 0;
