@@ -204,11 +204,15 @@ export abstract class LevelBackedStore extends Store {
       throw this.#openError(cause);
     }
     const logFile = this._logFile();
+    let log: ProcessLog | null = null;
     try {
-      if (logFile !== null) await this.#replayLog(db, logFile);
+      if (logFile !== null) {
+        await this.#replayLog(db, logFile);
+        if (this.durability === 'process') log = ProcessLog.open(logFile);
+      }
     } catch (error) {
       await db.close();
-      throw error;
+      throw error instanceof CairnError ? error : this.#logError(logFile!, error);
     }
     try {
       this.#schemaVersion = await migrate(db, this.location ?? 'memory', {
@@ -222,6 +226,7 @@ export abstract class LevelBackedStore extends Store {
           : { target: this.#options.targetSchemaVersion }),
       });
     } catch (error) {
+      log?.close();
       await db.close();
       throw error;
     }
@@ -229,12 +234,13 @@ export abstract class LevelBackedStore extends Store {
     try {
       await this.#usage.load((range) => db.iterator(range));
     } catch (error) {
+      log?.close();
       await db.close();
       throw error;
     }
     this.#db = db;
     this.#applyError = null;
-    if (logFile !== null && this.durability === 'process') this.#log = ProcessLog.open(logFile);
+    this.#log = log;
     this.#committer = new GroupCommitter(
       { write: (entries, sync) => this.#writeBatch(entries, sync) },
       this.durability === 'strict',
@@ -269,6 +275,14 @@ export abstract class LevelBackedStore extends Store {
       log.truncate();
       log.close();
     }
+  }
+
+  #logError(file: string, cause: unknown): CairnError {
+    return new CairnError(
+      'STORE_OPEN_FAILED',
+      `The store's process log at ${file} could not be read or opened`,
+      { cause, details: { location: this.location ?? 'memory', file } },
+    );
   }
 
   #openError(cause: unknown): CairnError {

@@ -1,5 +1,5 @@
 /** A LevelStore in `process` durability: its process log, replay on open, and its failures. */
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -172,6 +172,27 @@ describe('a LevelStore in process durability', () => {
     await closeStore(store);
     const reopened = await openStore(path, 'process');
     expect(await reopened.listTasks(run.id)).toHaveLength(24);
+  });
+
+  it('a log that cannot be read or opened fails the open with STORE_OPEN_FAILED, and releases the store', async () => {
+    const path = tempPath();
+    const store = await openStore(path, 'strict');
+    const run = makeRun();
+    await store.createRun(run);
+    await closeStore(store);
+    mkdirSync(logFile(path));
+    for (const durability of ['strict', 'process'] as const) {
+      const failing = new LevelStore({ path, durability });
+      await expect(failing.open()).rejects.toMatchObject({
+        code: 'STORE_OPEN_FAILED',
+        details: { file: logFile(path) },
+      });
+      expect(failing.status).toBe('closed');
+    }
+    rmSync(logFile(path), { recursive: true });
+    // Nothing was left holding the database's lock, and nothing changed.
+    const again = await openStore(path, 'process');
+    expect(await again.getRun(run.id)).toEqual(run);
   });
 
   it('a store on the memory backend has no log', async () => {
