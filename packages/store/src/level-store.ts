@@ -203,6 +203,11 @@ export abstract class LevelBackedStore extends Store {
     } catch (cause) {
       throw this.#openError(cause);
     }
+    // A store object reopened after a failed apply starts again from what is on disk.
+    this.#toApply = [];
+    this.#applying = false;
+    this.#appliedWaiters = [];
+    this.#applyError = null;
     const logFile = this._logFile();
     let log: ProcessLog | null = null;
     try {
@@ -239,7 +244,6 @@ export abstract class LevelBackedStore extends Store {
       throw error;
     }
     this.#db = db;
-    this.#applyError = null;
     this.#log = log;
     this.#committer = new GroupCommitter(
       { write: (entries, sync) => this.#writeBatch(entries, sync) },
@@ -253,12 +257,13 @@ export abstract class LevelBackedStore extends Store {
    */
   async #replayLog(db: LevelDb, file: string): Promise<void> {
     const stored = await db.get(APPLIED_SEQ_KEY);
-    let applied = stored === undefined ? 0 : Number(decodeRaw(APPLIED_SEQ_KEY, stored));
-    if (!Number.isSafeInteger(applied) || applied < 0) {
+    const value: unknown = stored === undefined ? 0 : decodeRaw(APPLIED_SEQ_KEY, stored);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
       throw new CairnError('CORRUPT_RECORD', 'meta/appliedSeq is not a sequence number', {
         details: { key: 'meta/appliedSeq' },
       });
     }
+    let applied = value;
     const batches = ProcessLog.read(file);
     const todo: LogBatch[] = [];
     for (const batch of batches) {
@@ -270,17 +275,15 @@ export abstract class LevelBackedStore extends Store {
     if (todo.length > 0) await applyBatches(db, todo, SYNC);
     this.#logged = applied;
     this.#applied = applied;
-    if (batches.length > 0) {
-      const log = ProcessLog.open(file);
-      log.truncate();
-      log.close();
-    }
+    // Emptied whatever it held, a damaged record included: the next append must not land
+    // behind bytes that stop every later read of the log.
+    ProcessLog.empty(file);
   }
 
   #logError(file: string, cause: unknown): CairnError {
     return new CairnError(
       'STORE_OPEN_FAILED',
-      `The store's process log at ${file} could not be read or opened`,
+      `The store's process log at ${file} could not be read, applied or opened`,
       { cause, details: { location: this.location ?? 'memory', file } },
     );
   }
@@ -334,9 +337,15 @@ export abstract class LevelBackedStore extends Store {
         );
         await this.#committer?.flush();
       } while (applied && this.#logged !== logged);
-      if (applied) this.#log.truncate();
-      this.#log.close();
+      const log = this.#log;
       this.#log = null;
+      try {
+        if (applied) log.truncate();
+      } catch {
+        // Left as it is: the next open finds LevelDB has every batch in it, and skips them.
+      } finally {
+        log.close();
+      }
     }
     await this.#db?.close();
     this.#db = null;
@@ -372,7 +381,9 @@ export abstract class LevelBackedStore extends Store {
     this.#logged = batch.seq;
     this.#toApply.push(batch);
     this.#apply();
-    return Promise.resolve();
+    // Acknowledged in the event loop's next turn, not at once: a writer that waits for each
+    // write must still let timers, I/O and LevelDB's own callbacks run between its batches.
+    return new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Writes the logged batches to LevelDB, all that have gathered in one batch. */
@@ -570,8 +581,13 @@ export abstract class LevelBackedStore extends Store {
    * for that read.
    */
   #getBytes(k: string): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    // Waits once, for what was acknowledged before this read (not for later writes).
     const settling = this.#settled();
-    if (settling) return settling.then(() => this.#getBytes(k));
+    if (settling) return settling.then(() => this.#readBytes(k));
+    return this.#readBytes(k);
+  }
+
+  #readBytes(k: string): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     return this.#syncGet ? this.level.getSync(k) : this.level.get(k);
   }
 
@@ -1044,8 +1060,8 @@ export abstract class LevelBackedStore extends Store {
   }
 
   protected async _compact(): Promise<void> {
-    await this.#settled();
     await this.#committer?.flush();
+    await this.#settled();
     const db = this.level as unknown as {
       compactRange?: (start: string, end: string) => Promise<void>;
     };
@@ -1131,9 +1147,10 @@ export abstract class LevelBackedStore extends Store {
   }
 
   protected async _verify(): Promise<IntegrityReport> {
-    await this.#settled();
     const db = this.level;
+    // Everything written so far, logged and then in LevelDB.
     await this.#committer?.flush();
+    await this.#settled();
     const problems: IntegrityProblem[] = [];
     const expected = new Set<string>();
     const runIds = new Set<string>();

@@ -1,4 +1,12 @@
-import { closeSync, ftruncateSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import * as zlib from 'node:zlib';
 import { decodeRaw, encode } from './codec.js';
 import { faults } from './faults.js';
@@ -27,6 +35,8 @@ export interface LogBatch {
 }
 
 const nativeCrc = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+/** Whether `crc32` is zlib's own (Node 20.15 and later) rather than the table below. */
+export const crcIsNative = typeof nativeCrc === 'function';
 let table: Uint32Array | null = null;
 
 /** CRC-32 (IEEE), as zlib computes it; zlib's own where Node has it (20.15 and later). */
@@ -98,6 +108,8 @@ function toBatch(payload: Uint8Array): LogBatch | null {
 export class ProcessLog {
   readonly #fd: number;
   #size: number;
+  /** An append failed and its bytes could not be taken back: nothing more may follow them. */
+  #broken: unknown = null;
 
   private constructor(fd: number, size: number) {
     this.#fd = fd;
@@ -122,6 +134,15 @@ export class ProcessLog {
     return decodeRecords(bytes);
   }
 
+  /** Empties the log at `file`, if there is one. */
+  static empty(file: string): void {
+    try {
+      truncateSync(file, 0);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
+    }
+  }
+
   /** Bytes in the log. */
   get size(): number {
     return this.#size;
@@ -129,16 +150,25 @@ export class ProcessLog {
 
   /** Appends one batch; returns once the operating system has it. */
   append(batch: LogBatch): void {
+    if (this.#broken !== null) throw this.#broken;
     faults.hit('log.append', batch);
     const record = encodeRecord(batch);
     let written = 0;
     try {
       while (written < record.length) {
-        written += writeSync(this.#fd, record, written, record.length - written);
+        const n = writeSync(this.#fd, record, written, record.length - written);
+        if (n === 0) throw new Error('The process log accepted no bytes');
+        written += n;
       }
     } catch (error) {
       // A part of the record must not stay in front of the next one: reading stops there.
-      if (written > 0) ftruncateSync(this.#fd, this.#size);
+      if (written > 0) {
+        try {
+          ftruncateSync(this.#fd, this.#size);
+        } catch {
+          this.#broken = error;
+        }
+      }
       throw error;
     }
     this.#size += record.length;
