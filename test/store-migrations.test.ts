@@ -121,7 +121,7 @@ describe('migrating a format-0 store', () => {
     await store.open();
     try {
       expect(store.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
-      expect(store.schemaVersion).toBe(2);
+      expect(store.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
       expectProgress(events, 0);
 
       for (const v0 of fixture.runs) {
@@ -176,7 +176,7 @@ describe('migrating a format-0 store', () => {
     const again: MigrationProgress[] = [];
     const reopened = new LevelStore({ path, onMigrationProgress: (p) => again.push(p) });
     await reopened.open();
-    expect(reopened.schemaVersion).toBe(2);
+    expect(reopened.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
     await reopened.close();
     expect(again).toEqual([]);
     expect(await dumpDb(path)).toEqual(reference);
@@ -210,7 +210,7 @@ describe('migrating a format-0 store', () => {
     const events: MigrationProgress[] = [];
     const resumed = new LevelStore({ path, onMigrationProgress: (p) => events.push(p) });
     await resumed.open();
-    expect(resumed.schemaVersion).toBe(2);
+    expect(resumed.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
     expect((await resumed.verify()).ok).toBe(true);
     await resumed.close();
     expectProgress(events, 5 * 300);
@@ -238,7 +238,7 @@ describe('migrating a format-0 store', () => {
     const events: MigrationProgress[] = [];
     const resumed = new LevelStore({ path, onMigrationProgress: (p) => events.push(p) });
     await resumed.open();
-    expect(resumed.schemaVersion).toBe(2);
+    expect(resumed.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
     const report = await resumed.verify();
     expect(report.problems).toEqual([]);
     await resumed.close();
@@ -288,17 +288,23 @@ describe('a store newer than the code', () => {
 
   it('is refused with STORE_TOO_NEW (version written by a newer Cairn)', async () => {
     const path = await storeWithData('too-new-target');
+    const future = CURRENT_SCHEMA_VERSION + 1;
     const newer = new LevelStore({
       path,
-      targetSchemaVersion: 3,
+      targetSchemaVersion: future,
       migrations: [
         ...MIGRATIONS,
-        { from: 2, to: 3, description: 'a future format', run: async () => undefined },
+        {
+          from: CURRENT_SCHEMA_VERSION,
+          to: future,
+          description: 'a future format',
+          run: async () => undefined,
+        },
       ],
     });
     await newer.open();
-    expect(newer.schemaVersion).toBe(3);
+    expect(newer.schemaVersion).toBe(future);
     await newer.close();
-    await expectTooNew(path, 3);
+    await expectTooNew(path, future);
   });
 });

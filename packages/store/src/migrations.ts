@@ -17,7 +17,7 @@ import {
 export type LevelDb = AbstractLevel<unknown, string, Uint8Array>;
 
 /** The on-disk format this code writes. */
-export const CURRENT_SCHEMA_VERSION = 2;
+export const CURRENT_SCHEMA_VERSION = 3;
 
 export interface MigrationProgress {
   readonly from: number;
@@ -107,7 +107,20 @@ const v0ToV1: Migration = {
   },
 };
 
-export const MIGRATIONS: readonly Migration[] = [v0ToV1, v1ToV2];
+/**
+ * Format 3 adds the process log (`CAIRN-LOG`, process-log.ts) in front of LevelDB in `process`
+ * durability, and `meta/appliedSeq`. No record changes: the step only stamps the store, so that
+ * a version of Cairn that knows nothing of the log refuses it (`STORE_TOO_NEW`) instead of
+ * opening it and missing the batches only the log has.
+ */
+const v2ToV3: Migration = {
+  from: 2,
+  to: 3,
+  description: 'the process log in front of LevelDB (no record changes)',
+  async run() {},
+};
+
+export const MIGRATIONS: readonly Migration[] = [v0ToV1, v1ToV2, v2ToV3];
 
 function convertV0(k: string, json: string): [string, Uint8Array][] {
   let raw: Record<string, unknown>;

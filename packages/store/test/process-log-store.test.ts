@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode } from '../src/codec.js';
-import { LevelStore, TRUSTED_CHECKPOINT, type Run, type Task } from '../src/index.js';
-import { runKey, taskKey } from '../src/keys.js';
+import { ClassicLevel } from 'classic-level';
+import { LevelStore, MIGRATIONS, TRUSTED_CHECKPOINT, type Run, type Task } from '../src/index.js';
+import { metaKey, runKey, taskKey } from '../src/keys.js';
 import { ProcessLog, encodeRecord, type LogBatch } from '../src/process-log.js';
 import { makeRun, makeTask } from '../src/suite/fixtures.js';
 
@@ -318,6 +319,41 @@ describe('a LevelStore in process durability', () => {
     await store.checkpoint({ tasks: [makeTask(run, { taskId: 'c' })] });
     expect((await store.listTasks(run.id)).map((t) => t.taskId)).toEqual(['c']);
     expect((await store.verify()).ok).toBe(true);
+  });
+
+  it('is format 3: Cairn without the process log refuses it; a format-2 store is only restamped', async () => {
+    const path = tempPath();
+    const store = await openStore(path, 'process');
+    const run = makeRun();
+    await store.createRun(run);
+    expect(store.schemaVersion).toBe(3);
+    await closeStore(store);
+    const older = new LevelStore({
+      path,
+      targetSchemaVersion: 2,
+      migrations: MIGRATIONS.filter((m) => m.to <= 2),
+    });
+    await expect(older.open()).rejects.toMatchObject({ code: 'STORE_TOO_NEW' });
+    // Stamped 2 again, as a store written before the log: opening it changes the stamp only.
+    const raw = new ClassicLevel<string, Uint8Array>(path, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'view',
+    });
+    await raw.put(metaKey('schemaVersion'), encode(2));
+    const before = await raw.iterator().all();
+    await raw.close();
+    const reopened = await openStore(path, 'strict');
+    expect(reopened.schemaVersion).toBe(3);
+    await closeStore(reopened);
+    const after = new ClassicLevel<string, Uint8Array>(path, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'view',
+    });
+    const changed = (await after.iterator().all()).filter(
+      ([k, v]) => !before.some(([bk, bv]) => bk === k && Buffer.from(bv).equals(v)),
+    );
+    await after.close();
+    expect(changed).toEqual([[metaKey('schemaVersion'), encode(3)]]);
   });
 
   it('a store on the memory backend has no log', async () => {

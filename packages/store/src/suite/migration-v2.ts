@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { encode } from '../codec.js';
 import { PREFIX, SEP, metaKey } from '../keys.js';
 import { LevelBackedStore, LevelStore, MemoryStore } from '../level-store.js';
-import type { MigrationProgress } from '../migrations.js';
+import { CURRENT_SCHEMA_VERSION, type MigrationProgress } from '../migrations.js';
 import type { Run, Task } from '../records.js';
 import type { Store } from '../store.js';
 import type { UsageRow } from '../usage.js';
@@ -81,7 +81,7 @@ function expectedByModel(): UsageRow[] {
 }
 
 async function expectMigrated(store: Store, runs: readonly Run[]): Promise<void> {
-  expect(store.schemaVersion).toBe(2);
+  expect(store.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
   expect(await store.getMeta('migration')).toBeUndefined();
   expect(await store.verify()).toMatchObject({ ok: true, runs: RUNS, tasks: RUNS * 5 });
   expect(await store.usage({ by: 'model' })).toEqual(expectedByModel());
@@ -195,7 +195,7 @@ export function migrationV2Tests(ctx: SuiteContext): void {
     await db.put(`${PREFIX.runs}${SEP}v1-000`, new Uint8Array([0xc1]));
     await db.put(`${PREFIX.tasks}${SEP}v1-001${SEP}draft`, new Uint8Array([0xc1]));
     store = await ctx.reopen(store);
-    expect(store.schemaVersion).toBe(2);
+    expect(store.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
     const [dash, gpt] = await store.usage({ by: 'model' });
     expect(dash?.steps).toBe(RUNS - 1);
     expect(gpt?.steps).toBe(RUNS - 2);
