@@ -71,6 +71,8 @@ const LOG_SEQ_KEY = metaKey('logSeq');
 const APPLIED_SEQ_KEY = metaKey('appliedSeq');
 /** Past this size, the process log is emptied before it grows further (every batch applied first). */
 const MAX_LOG_BYTES = 16 * 1024 * 1024;
+/** A writer acknowledged by the process log lets the event loop turn at least this often. */
+const YIELD_EVERY_MS = 1;
 const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
 
 /**
@@ -127,6 +129,8 @@ export abstract class LevelBackedStore extends Store {
   /** Why LevelDB refused a logged batch: the store writes and reads nothing more until reopened. */
   #applyError: CairnError | null = null;
   #appliedWaiters: { seq: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  /** When the next acknowledgement waits for a turn of the event loop (see #logBatch). */
+  #turnDue = 0;
   #schemaVersion = -1;
   #creating = new Set<string>();
   readonly #inboxQueue = new Map<string, Promise<void>>();
@@ -381,8 +385,12 @@ export abstract class LevelBackedStore extends Store {
     this.#logged = batch.seq;
     this.#toApply.push(batch);
     this.#apply();
-    // Acknowledged in the event loop's next turn, not at once: a writer that waits for each
-    // write must still let timers, I/O and LevelDB's own callbacks run between its batches.
+    // Acknowledged at once, but at least every millisecond in the event loop's next turn: a
+    // writer that waits for each write must still let timers, I/O and LevelDB's own callbacks
+    // run (and LevelDB then takes what was logged meanwhile in one batch).
+    const now = performance.now();
+    if (now < this.#turnDue) return Promise.resolve();
+    this.#turnDue = now + YIELD_EVERY_MS;
     return new Promise((resolve) => setImmediate(resolve));
   }
 
