@@ -234,15 +234,10 @@ export abstract class LevelBackedStore extends Store {
           ? {}
           : { target: this.#options.targetSchemaVersion }),
       });
-    } catch (error) {
-      log?.close();
-      await db.close();
-      throw error;
-    }
-    this.#logSeq = Math.max(this.#logSeq, await readLogSeq(db));
-    try {
+      this.#logSeq = Math.max(this.#logSeq, await readLogSeq(db));
       await this.#usage.load((range) => db.iterator(range));
     } catch (error) {
+      // Nothing stays open behind a failed open: the database's lock, the log's descriptor.
       log?.close();
       await db.close();
       throw error;
