@@ -155,27 +155,15 @@ describe('a LevelStore in process durability', () => {
     const run = makeRun();
     await store.createRun(run);
     await store.settled();
-    const db = store.level as unknown as { batch: (...args: unknown[]) => unknown };
-    const original = db.batch;
-    db.batch = function (this: unknown, ...args: unknown[]) {
-      const batch = original.apply(this, args) as {
-        write: () => Promise<void>;
-        close: () => Promise<void>;
-      };
-      batch.write = async () => {
-        await batch.close();
-        throw Object.assign(new Error('disk gone'), { code: 'LEVEL_IO_ERROR' });
-      };
-      return batch;
-    };
+    const release = holdBatches(store, true);
     const task = makeTask(run);
-    // Acknowledged: the log has it.
+    // Acknowledged: the log has it. Then LevelDB refuses it.
     await store.checkpoint({ tasks: [task] });
+    release();
     await expect(store.listTasks(run.id)).rejects.toMatchObject({ code: 'WRITE_FAILED' });
     await expect(store.checkpoint({ tasks: [{ ...task, meta: { n: 2 } }] })).rejects.toMatchObject({
       code: 'WRITE_FAILED',
     });
-    db.batch = original;
     await closeStore(store);
     expect(statSync(logFile(path)).size).toBeGreaterThan(0);
     const reopened = await openStore(path, 'process');
