@@ -101,6 +101,22 @@ async function expectMigrated(store: Store, runs: readonly Run[]): Promise<void>
   expect((await store.listRuns({ tags: ['eu'], limit: 1000 })).items).toHaveLength(RUNS);
 }
 
+/** A format-1 store whose 1 → 2 migration stopped after 14 of its runs (closed). */
+async function interruptedAt14(ctx: SuiteContext): Promise<{ runs: Run[]; interrupted: Store }> {
+  const store = await ctx.open();
+  const runs = await writeFormat1(store);
+  await store.close();
+  const interrupted = await ctx.create({
+    reuse: store,
+    migrationBatchSize: 7,
+    onMigrationProgress: (p) => {
+      if (p.done >= 14) throw new Error('power cut');
+    },
+  });
+  await expectCairnError(() => interrupted.open(), 'MIGRATION_FAILED');
+  return { runs, interrupted };
+}
+
 export function migrationV2Tests(ctx: SuiteContext): void {
   const ok = ctx.supports.migrations && ctx.supports.persistence && ctx.levelBacked;
   const reason = !ctx.supports.migrations
@@ -124,17 +140,8 @@ export function migrationV2Tests(ctx: SuiteContext): void {
   });
 
   level('an interrupted 1→2 migration resumes and counts every step once', async () => {
-    let store = await ctx.open();
-    const runs = await writeFormat1(store);
-    await store.close();
-    const interrupted = await ctx.create({
-      reuse: store,
-      migrationBatchSize: 7,
-      onMigrationProgress: (p) => {
-        if (p.done >= 14) throw new Error('power cut');
-      },
-    });
-    await expectCairnError(() => interrupted.open(), 'MIGRATION_FAILED');
+    const { runs, interrupted } = await interruptedAt14(ctx);
+    let store: Store;
     const progress: MigrationProgress[] = [];
     store = await ctx.create({
       reuse: interrupted,
@@ -152,17 +159,7 @@ export function migrationV2Tests(ctx: SuiteContext): void {
   });
 
   level('an interrupted 1→2 migration whose format stamp was lost resumes as 1→2', async () => {
-    let store = await ctx.open();
-    const runs = await writeFormat1(store);
-    await store.close();
-    const interrupted = await ctx.create({
-      reuse: store,
-      migrationBatchSize: 7,
-      onMigrationProgress: (p) => {
-        if (p.done >= 14) throw new Error('power cut');
-      },
-    });
-    await expectCairnError(() => interrupted.open(), 'MIGRATION_FAILED');
+    const { runs, interrupted } = await interruptedAt14(ctx);
     // Then the stamp is lost: format-1 records with part of format 2's keys written.
     // The stamp is deleted with the store closed, through its database: the memory one, or
     // classic-level on its directory.
@@ -178,7 +175,7 @@ export function migrationV2Tests(ctx: SuiteContext): void {
     await raw.del(metaKey('schemaVersion'));
     await raw.close();
     const progress: MigrationProgress[] = [];
-    store = await ctx.create({
+    const store = await ctx.create({
       reuse: interrupted,
       migrationBatchSize: 7,
       onMigrationProgress: (p) => progress.push(p),
