@@ -294,15 +294,21 @@ describe('offlinePause', () => {
   });
 });
 
+/** A parent run waiting, with a child paused at its own wait; the engine is closed. */
+async function parentWithPausedChild(): Promise<{ id: string; childId: string }> {
+  h = await Harness.create(ALL);
+  const { id } = await h.engine.start(parent, {});
+  await until(async () => (await h.store.listWaiting()).items.length === 2, 'both waits');
+  const childId = (await h.store.getTask(id, 'sub'))!.childRunId!;
+  // The parent stays in memory (its child runs), so the child's record is what to watch.
+  await until(async () => (await h.store.getRun(childId))?.status === 'paused', 'child paused');
+  await h.engine.close();
+  return { id, childId };
+}
+
 describe('offlineCancel', () => {
   it('cancels the run, its pending tasks and its running children', async () => {
-    h = await Harness.create(ALL);
-    const { id } = await h.engine.start(parent, {});
-    await until(async () => (await h.store.listWaiting()).items.length === 2, 'both waits');
-    const childId = (await h.store.getTask(id, 'sub'))!.childRunId!;
-    // The parent stays in memory (its child runs), so the child's record is what to watch.
-    await until(async () => (await h.store.getRun(childId))?.status === 'paused', 'child paused');
-    await h.engine.close();
+    const { id, childId } = await parentWithPausedChild();
     const run = await offlineCancel(h.store, id);
     expect(run).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
     expect(await offlineCancel(h.store, id)).toEqual(run);
@@ -317,12 +323,7 @@ describe('offlineCancel', () => {
   });
 
   it('cancels the run when a child record is damaged, then reports that child with its code', async () => {
-    h = await Harness.create(ALL);
-    const { id } = await h.engine.start(parent, {});
-    await until(async () => (await h.store.listWaiting()).items.length === 2, 'both waits');
-    const childId = (await h.store.getTask(id, 'sub'))!.childRunId!;
-    await until(async () => (await h.store.getRun(childId))?.status === 'paused', 'child paused');
-    await h.engine.close();
+    const { id, childId } = await parentWithPausedChild();
     await h.store.level.put(`runs\x00${childId}`, new Uint8Array([0xc1, 0xff, 0x13]));
     const error = await offlineCancel(h.store, id).then(
       () => null,
