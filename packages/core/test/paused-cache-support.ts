@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LevelStore, MemoryStore, type Store } from '@cairn/store';
-import { afterAll, afterEach, vi, type MockInstance } from 'vitest';
+import { afterAll, afterEach, expect, vi, type MockInstance } from 'vitest';
 import { z } from 'zod';
 import {
   ManualClock,
@@ -247,6 +247,23 @@ export async function pausedApproval(s: Setup, key: string): Promise<string> {
   const handle = await s.engine.start(approval, { key });
   await untilPaused(s, handle.id, 'approval');
   return handle.id;
+}
+
+/** Approves the run of `approval` for `key` as ada, and checks what the run returned. */
+export async function approveAndFinish(s: Setup, runId: string, key: string): Promise<void> {
+  await s.engine.resumeTask(runId, 'approval', { approved: true, by: 'ada' });
+  await expect(s.engine.handle(runId).result()).resolves.toEqual({
+    prepared: `prepared ${key}`,
+    by: 'ada',
+    paid: `paid ${key}`,
+  });
+}
+
+/** `key`'s steps each ran once; its function's body ran `bodies` times (2: replayed once). */
+export function expectStepsOnce(key: string, bodies: number): void {
+  expect(count(key, 'body')).toBe(bodies);
+  expect(count(key, 'prepare')).toBe(1);
+  expect(count(key, 'pay')).toBe(1);
 }
 
 /** What the store holds of a run, as its public reads show it. */

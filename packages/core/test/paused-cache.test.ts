@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { createEngine } from '../src/index.js';
 import {
   HOUR,
+  approveAndFinish,
+  expectStepsOnce,
   clearReads,
   count,
   deadline,
@@ -48,12 +50,7 @@ describe('keepPausedRuns option', () => {
   it.each([0, 5])('accepts %s, and runs still pause and resume', async (keepPausedRuns) => {
     const s = await setup('level', { keepPausedRuns });
     const runId = await pausedApproval(s, 'k');
-    await s.engine.resumeTask(runId, 'approval', { approved: true, by: 'ada' });
-    await expect(s.engine.handle(runId).result()).resolves.toEqual({
-      prepared: 'prepared k',
-      by: 'ada',
-      paid: 'paid k',
-    });
+    await approveAndFinish(s, runId, 'k');
     expect(count('k', 'body')).toBe(keepPausedRuns === 0 ? 2 : 1);
   });
 });
@@ -63,16 +60,9 @@ describe('a store that cannot know of every write keeps no paused run', () => {
     const s = await setup('memory');
     const runId = await pausedApproval(s, 'm');
     clearReads(s);
-    await s.engine.resumeTask(runId, 'approval', { approved: true, by: 'ada' });
-    await expect(s.engine.handle(runId).result()).resolves.toEqual({
-      prepared: 'prepared m',
-      by: 'ada',
-      paid: 'paid m',
-    });
+    await approveAndFinish(s, runId, 'm');
     expect(historyReads(s, runId)).toBeGreaterThan(0);
-    expect(count('m', 'body')).toBe(2);
-    expect(count('m', 'prepare')).toBe(1);
-    expect(count('m', 'pay')).toBe(1);
+    expectStepsOnce('m', 2);
   });
 });
 
@@ -328,16 +318,9 @@ describe('paused runs kept in memory (LevelStore)', () => {
     });
     expect(count('p', 'pay')).toBe(0);
 
-    await s.engine.resumeTask(runId, 'approval', { approved: true, by: 'ada' });
-    await expect(s.engine.handle(runId).result()).resolves.toEqual({
-      prepared: 'prepared p',
-      by: 'ada',
-      paid: 'paid p',
-    });
-    expect(count('p', 'prepare')).toBe(1);
-    expect(count('p', 'pay')).toBe(1);
+    await approveAndFinish(s, runId, 'p');
     // The pause dropped the execution kept in memory: the run was loaded again to resume.
-    expect(count('p', 'body')).toBe(2);
+    expectStepsOnce('p', 2);
   });
 
   it('an operator pause of a parked run holds it: input is taken but the run does not go on', async () => {
