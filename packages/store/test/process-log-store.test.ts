@@ -38,6 +38,15 @@ async function closeStore(store: LevelStore): Promise<void> {
 
 const logFile = (path: string): string => join(path, 'CAIRN-LOG');
 
+/** A new store in process durability, holding one run. */
+async function storeWithRun(): Promise<{ path: string; store: LevelStore; run: Run }> {
+  const path = tempPath();
+  const store = await openStore(path, 'process');
+  const run = makeRun();
+  await store.createRun(run);
+  return { path, store, run };
+}
+
 /**
  * Holds back every batch LevelDB is asked to write (or, with `fail`, makes it fail) until the
  * returned function is called.
@@ -136,10 +145,7 @@ describe('a LevelStore in process durability', () => {
   });
 
   it('a log cut in the middle of a record applies the records before the cut', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'process');
-    const run = makeRun();
-    await store.createRun(run);
+    const { path, store, run } = await storeWithRun();
     await closeStore(store);
     const whole = encodeRecord(recordBatch(2, run, makeTask(run, { taskId: 'kept' })));
     const cut = encodeRecord(recordBatch(3, run, makeTask(run, { taskId: 'torn' })));
@@ -150,10 +156,7 @@ describe('a LevelStore in process durability', () => {
   });
 
   it('a batch LevelDB refuses after it was logged stops the store; reopening applies it', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'process');
-    const run = makeRun();
-    await store.createRun(run);
+    const { path, store, run } = await storeWithRun();
     await store.settled();
     const release = holdBatches(store, true);
     const task = makeTask(run);
@@ -172,10 +175,7 @@ describe('a LevelStore in process durability', () => {
   });
 
   it('keeps its log bounded: past 16 MiB it is emptied once LevelDB has it all', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'process');
-    const run = makeRun();
-    await store.createRun(run);
+    const { path, store, run } = await storeWithRun();
     const big = 'x'.repeat(1024 * 1024);
     const writes: Promise<void>[] = [];
     for (let i = 0; i < 24; i++) {
@@ -212,10 +212,7 @@ describe('a LevelStore in process durability', () => {
   });
 
   it('a damaged log is emptied on open, so what is logged next can be read back', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'process');
-    const run = makeRun();
-    await store.createRun(run);
+    const { path, store, run } = await storeWithRun();
     await closeStore(store);
     // A first record torn by a kill: nothing in it can be read.
     const torn = encodeRecord(recordBatch(2, run, makeTask(run, { taskId: 'torn' })));
@@ -233,10 +230,7 @@ describe('a LevelStore in process durability', () => {
   });
 
   it('a point read waits for what was acknowledged before it, not for later writes', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'process');
-    const run = makeRun();
-    await store.createRun(run);
+    const { path, store, run } = await storeWithRun();
     let written = 0;
     let stop = false;
     const writer = (async () => {
@@ -268,10 +262,7 @@ describe('a LevelStore in process durability', () => {
   });
 
   it('lets timers and other callbacks run between the batches of a busy writer', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'process');
-    const run = makeRun();
-    await store.createRun(run);
+    const { store, run } = await storeWithRun();
     let written = 0;
     let firedAt = -1;
     setTimeout(() => (firedAt = written), 0);
@@ -285,10 +276,7 @@ describe('a LevelStore in process durability', () => {
   });
 
   it('the same store object reopened after a refused apply starts from what is on disk', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'process');
-    const run = makeRun();
-    await store.createRun(run);
+    const { path, store, run } = await storeWithRun();
     await store.settled();
     const release = holdBatches(store, true);
     // The engine's path: no read before the write (a public checkpoint would wait for 'a').
@@ -311,10 +299,7 @@ describe('a LevelStore in process durability', () => {
   });
 
   it('is format 3: Cairn without the process log refuses it; a format-2 store is only restamped', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'process');
-    const run = makeRun();
-    await store.createRun(run);
+    const { path, store } = await storeWithRun();
     expect(store.schemaVersion).toBe(3);
     await closeStore(store);
     const older = new LevelStore({
