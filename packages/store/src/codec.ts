@@ -24,7 +24,11 @@ export function decodeRaw(key: string, bytes: Uint8Array): unknown {
 
 /** Decodes and validates a stored value; anything wrong is `CORRUPT_RECORD` naming the key. */
 export function decode<T>(key: string, bytes: Uint8Array, schema: z.ZodType<T>): T {
-  const raw = decodeRaw(key, bytes);
+  return validate(key, decodeRaw(key, bytes), schema);
+}
+
+/** Validates a decoded value; anything wrong is `CORRUPT_RECORD` naming the key. */
+export function validate<T>(key: string, raw: unknown, schema: z.ZodType<T>): T {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw corrupt(key, 'does not match its schema', parsed.error);
   return parsed.data;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { decode, decodeRaw, encode } from './codec.js';
+import { decodeRun, decodeTask, encodeRun, encodeTask } from './compact.js';
 import { CairnError } from './errors.js';
 import { GroupCommitter, type DeferredWrite, type WriteValue } from './group-commit.js';
 import type { RunBundle } from './import.js';
@@ -31,7 +32,7 @@ import {
 import { migrate, type LevelDb, type Migration, type MigrationProgress } from './migrations.js';
 import { resolveStorePath } from './paths.js';
 import { ProcessLog, type LogBatch } from './process-log.js';
-import { IdSchema, LogLineSchema, RunSchema, TERMINAL_STATUSES, TaskSchema } from './records.js';
+import { IdSchema, LogLineSchema, TERMINAL_STATUSES } from './records.js';
 import type { LogInput, LogLine, Run, RunStatus, Task, Timer } from './records.js';
 import type { DeleteCounts } from './retention.js';
 import { matchesFilter, planRunScan } from './run-listing.js';
@@ -455,7 +456,11 @@ export abstract class LevelBackedStore extends Store {
   }
 
   #encode(k: string, value: unknown): Uint8Array {
-    const bytes = encode(value);
+    return this.#sized(k, encode(value));
+  }
+
+  /** `bytes`, the value to store under `k`, if it is within the record size limit. */
+  #sized(k: string, bytes: Uint8Array): Uint8Array {
     if (bytes.byteLength > this.#maxRecordBytes) {
       throw new CairnError(
         'VALUE_TOO_LARGE',
@@ -482,7 +487,7 @@ export abstract class LevelBackedStore extends Store {
    */
   #runEntries(run: Run, out: [string, WriteValue][], tracked = false, created = false): void {
     const k = runKey(run.id);
-    out.push([k, this.#encode(k, run)]);
+    out.push([k, this.#sized(k, encodeRun(run))]);
     // A run written any other way is no longer followed: its next write is a full one.
     if (!tracked) this.#runIndexed.delete(run.id);
     if (created) {
@@ -537,7 +542,7 @@ export abstract class LevelBackedStore extends Store {
 
   #taskEntries(task: Task, out: [string, WriteValue][]): void {
     const k = taskKey(task.runId, task.taskId);
-    out.push([k, this.#encode(k, task)]);
+    out.push([k, this.#sized(k, encodeTask(task))]);
     for (const ik of taskIndexKeys(task)) out.push([ik, EMPTY]);
     for (const sk of taskStaleKeys(task)) out.push([sk, null]);
   }
@@ -597,7 +602,7 @@ export abstract class LevelBackedStore extends Store {
   protected async _getRun(runId: string): Promise<Run | undefined> {
     const k = runKey(runId);
     const bytes = await this.#getBytes(k);
-    return bytes === undefined ? undefined : decode(k, bytes, RunSchema);
+    return bytes === undefined ? undefined : decodeRun(k, bytes);
   }
 
   protected _checkpoint(
@@ -716,14 +721,14 @@ export abstract class LevelBackedStore extends Store {
   protected async _getTask(runId: string, taskId: string): Promise<Task | undefined> {
     const k = taskKey(runId, taskId);
     const bytes = await this.#getBytes(k);
-    return bytes === undefined ? undefined : decode(k, bytes, TaskSchema);
+    return bytes === undefined ? undefined : decodeTask(k, bytes);
   }
 
   protected async _listTasks(runId: string): Promise<Task[]> {
     await this.#settled();
     // all() reads the range in a few round trips; for-await costs one turn per entry.
     const entries = await this.level.iterator(prefixRange(PREFIX.tasks, runId)).all();
-    return entries.map(([k, bytes]) => decode(k, bytes, TaskSchema));
+    return entries.map(([k, bytes]) => decodeTask(k, bytes));
   }
 
   protected async _listRuns(
@@ -753,7 +758,7 @@ export abstract class LevelBackedStore extends Store {
             break;
           }
           last = keys[i]!.slice(scan.base.length);
-          const run = this.#decodeListed(runKey(ids[i]!), values[i], RunSchema, corrupt);
+          const run = this.#decodeListed(runKey(ids[i]!), values[i], decodeRun, corrupt);
           if (run && (scan.exact || matchesFilter(run, query))) items.push(run);
         }
       }
@@ -767,7 +772,7 @@ export abstract class LevelBackedStore extends Store {
   #decodeListed<T>(
     k: string,
     bytes: Uint8Array | undefined,
-    schema: z.ZodType<T>,
+    decodeRecord: (k: string, bytes: Uint8Array) => T,
     corrupt: CorruptRecord[],
   ): T | undefined {
     if (bytes === undefined) {
@@ -784,7 +789,7 @@ export abstract class LevelBackedStore extends Store {
       return undefined;
     }
     try {
-      return decode(k, bytes, schema);
+      return decodeRecord(k, bytes);
     } catch (error) {
       if (error instanceof CairnError) corrupt.push({ key: displayKey(k), error });
       else throw error;
@@ -825,7 +830,7 @@ export abstract class LevelBackedStore extends Store {
       const values = await this.level.getMany(taskKeys);
       for (let i = 0; i < page.length; i++) {
         last = page[i]!.slice(base.length);
-        const task = this.#decodeListed(taskKeys[i]!, values[i], TaskSchema, corrupt);
+        const task = this.#decodeListed(taskKeys[i]!, values[i], decodeTask, corrupt);
         if (task) items.push(task);
       }
     } finally {
@@ -999,7 +1004,7 @@ export abstract class LevelBackedStore extends Store {
     let tasks = 0;
     let run: Run | undefined;
     try {
-      run = decode(rk, bytes, RunSchema);
+      run = decodeRun(rk, bytes);
     } catch {
       run = undefined;
     }
@@ -1025,7 +1030,7 @@ export abstract class LevelBackedStore extends Store {
       entries.push([k, null]);
       tasks++;
       try {
-        const task = decode(k, tb, TaskSchema);
+        const task = decodeTask(k, tb);
         for (const ik of taskIndexKeys(task)) {
           entries.push([ik, null]);
           derived.add(ik);
@@ -1162,7 +1167,7 @@ export abstract class LevelBackedStore extends Store {
     for await (const [k, bytes] of db.iterator(prefixRange(PREFIX.runs))) {
       runIds.add(lastPart(k));
       try {
-        const run = decode(k, bytes, RunSchema);
+        const run = decodeRun(k, bytes);
         runs++;
         if (run.id !== lastPart(k)) {
           problems.push({ kind: 'corrupt', key: displayKey(k), message: `holds run "${run.id}"` });
@@ -1188,7 +1193,7 @@ export abstract class LevelBackedStore extends Store {
         });
       }
       try {
-        const task = decode(k, bytes, TaskSchema);
+        const task = decodeTask(k, bytes);
         tasks++;
         for (const ik of taskIndexKeys(task)) expected.add(ik);
       } catch (error) {

@@ -1,9 +1,10 @@
-import { decode, decodeRaw, encode } from './codec.js';
+import { decodeRaw, encode } from './codec.js';
+import { decodeRun, decodeTask } from './compact.js';
 import { faults } from './faults.js';
 import { runTagKeys } from './indexes.js';
 import { PREFIX, metaKey, prefixRange } from './keys.js';
 import type { Migration } from './migrations.js';
-import { RunSchema, TaskSchema, type Run } from './records.js';
+import type { Run } from './records.js';
 import { UsageAggregates, countsForUsage, usageOfStep, type UsageDelta } from './usage.js';
 
 const EMPTY = new Uint8Array(0);
@@ -69,14 +70,14 @@ export const v1ToV2: Migration = {
       for (const [k, bytes] of entries) {
         let run: Run;
         try {
-          run = decode(k, bytes, RunSchema);
+          run = decodeRun(k, bytes);
         } catch {
           continue;
         }
         for (const tk of runTagKeys(run)) batch.put(tk, EMPTY);
         for await (const [taskKey, taskBytes] of db.iterator(prefixRange(PREFIX.tasks, run.id))) {
           try {
-            const task = decode(taskKey, taskBytes, TaskSchema);
+            const task = decodeTask(taskKey, taskBytes);
             if (countsForUsage(task)) deltas.push(usageOfStep(run, task));
           } catch {
             // A damaged task counts for nothing.

@@ -17,7 +17,7 @@ import {
 export type LevelDb = AbstractLevel<unknown, string, Uint8Array>;
 
 /** The on-disk format this code writes. */
-export const CURRENT_SCHEMA_VERSION = 3;
+export const CURRENT_SCHEMA_VERSION = 4;
 
 export interface MigrationProgress {
   readonly from: number;
@@ -120,7 +120,20 @@ const v2ToV3: Migration = {
   async run() {},
 };
 
-export const MIGRATIONS: readonly Migration[] = [v0ToV1, v1ToV2, v2ToV3];
+/**
+ * Format 4 writes run and task records in their compact form (compact.ts). Records written
+ * before stay maps, and every read takes both forms, so the step rewrites nothing; it stamps the
+ * store so that a version of Cairn that reads only maps refuses it (`STORE_TOO_NEW`) instead of
+ * reporting every new record as damaged.
+ */
+const v3ToV4: Migration = {
+  from: 3,
+  to: 4,
+  description: 'compact run and task records (records already stored are read as they are)',
+  async run() {},
+};
+
+export const MIGRATIONS: readonly Migration[] = [v0ToV1, v1ToV2, v2ToV3, v3ToV4];
 
 function convertV0(k: string, json: string): [string, Uint8Array][] {
   let raw: Record<string, unknown>;

@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode } from '../src/codec.js';
 import { ClassicLevel } from 'classic-level';
-import { LevelStore, MIGRATIONS, TRUSTED_CHECKPOINT, type Run, type Task } from '../src/index.js';
+import {
+  CURRENT_SCHEMA_VERSION,
+  LevelStore,
+  MIGRATIONS,
+  TRUSTED_CHECKPOINT,
+  type Run,
+  type Task,
+} from '../src/index.js';
 import { metaKey, runKey, taskKey } from '../src/keys.js';
 import { ProcessLog, encodeRecord, type LogBatch } from '../src/process-log.js';
 import { makeRun, makeTask } from '../src/suite/fixtures.js';
@@ -230,7 +237,7 @@ describe('a LevelStore in process durability', () => {
   });
 
   it('a point read waits for what was acknowledged before it, not for later writes', async () => {
-    const { path, store, run } = await storeWithRun();
+    const { store, run } = await storeWithRun();
     let written = 0;
     let stop = false;
     const writer = (async () => {
@@ -298,9 +305,9 @@ describe('a LevelStore in process durability', () => {
     expect((await store.verify()).ok).toBe(true);
   });
 
-  it('is format 3: Cairn without the process log refuses it; a format-2 store is only restamped', async () => {
+  it('needs format 3: Cairn without the process log refuses it; a format-2 store is only restamped', async () => {
     const { path, store } = await storeWithRun();
-    expect(store.schemaVersion).toBe(3);
+    expect(store.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
     await closeStore(store);
     const older = new LevelStore({
       path,
@@ -317,7 +324,7 @@ describe('a LevelStore in process durability', () => {
     const before = await raw.iterator().all();
     await raw.close();
     const reopened = await openStore(path, 'strict');
-    expect(reopened.schemaVersion).toBe(3);
+    expect(reopened.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
     await closeStore(reopened);
     const after = new ClassicLevel<string, Uint8Array>(path, {
       keyEncoding: 'utf8',
@@ -327,7 +334,7 @@ describe('a LevelStore in process durability', () => {
       ([k, v]) => !before.some(([bk, bv]) => bk === k && Buffer.from(bv).equals(v)),
     );
     await after.close();
-    expect(changed).toEqual([[metaKey('schemaVersion'), encode(3)]]);
+    expect(changed).toEqual([[metaKey('schemaVersion'), encode(CURRENT_SCHEMA_VERSION)]]);
   });
 
   it('a store on the memory backend has no log', async () => {
