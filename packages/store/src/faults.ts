@@ -18,8 +18,10 @@ export const FAULT_POINTS = [
   'commit.before-write',
   /** A batch was written; the checkpoints in it are not acknowledged yet. */
   'commit.after-write',
-  /** The process log is about to append a batch (throwing makes the batch fail, unwritten). */
+  /** The store's log is about to append a batch (throwing makes the batch fail, unwritten). */
   'log.append',
+  /** The store's log is about to sync what was appended (throwing makes the sync fail). */
+  'log.sync',
   /** A migration committed one of its batches. */
   'migration.batch',
   /** A resume was validated; its checkpoint is not written yet. */

@@ -72,6 +72,8 @@ const LOG_SEQ_KEY = metaKey('logSeq');
 const APPLIED_SEQ_KEY = metaKey('appliedSeq');
 /** Past this size, the process log is emptied before it grows further (every batch applied first). */
 const MAX_LOG_BYTES = 16 * 1024 * 1024;
+/** In `strict` durability, synced batches reach LevelDB at most this long after their sync. */
+const APPLY_AFTER_MS = 1;
 /** A writer acknowledged by the process log lets the event loop turn at least this often. */
 const YIELD_EVERY_MS = 1;
 const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
@@ -119,11 +121,15 @@ export abstract class LevelBackedStore extends Store {
   readonly durability: Durability;
   #db: LevelDb | null = null;
   #committer: GroupCommitter | null = null;
-  /** In `process` durability on disk: the log that acknowledges batches (process-log.ts). */
+  /** On disk: the log that acknowledges batches (process-log.ts). */
   #log: ProcessLog | null = null;
+  /** A timer that applies synced batches to LevelDB (`strict`, see #logBatch). */
+  #applyTimer: NodeJS.Timeout | null = null;
   /** The last batch appended to the log, and the last one LevelDB has. */
   #logged = 0;
   #applied = 0;
+  /** `strict`: logged batches whose sync has not ended, in order. */
+  #unsynced: LogBatch[] = [];
   /** Logged batches on their way to LevelDB, in order, and the write carrying them. */
   #toApply: LogBatch[] = [];
   #applying = false;
@@ -158,24 +164,23 @@ export abstract class LevelBackedStore extends Store {
   protected abstract _createDb(): LevelDb;
 
   /**
-   * The file of the process log (process-log.ts), or null for a backend without one. A store
-   * with a log file replays it on open whatever its durability, and writes through it in
-   * `process` durability.
+   * The file of the store's log (process-log.ts), or null for a backend without one, which
+   * writes straight to its database.
    */
   protected _logFile(): string | null {
     return null;
   }
 
   /**
-   * Resolves once LevelDB has every write acknowledged so far. In `process` durability a write
-   * is acknowledged when the process log has it and reaches LevelDB a moment later; the store's
+   * Resolves once LevelDB has every write acknowledged so far. On disk a write is acknowledged
+   * when the store's log has it and reaches LevelDB a moment later; the store's
    * own reads wait for it, raw reads through `level` do not.
    */
   async settled(): Promise<void> {
     await this.#settled();
   }
 
-  /** Whether writes are acknowledged by the process log (`process` durability, on disk). */
+  /** Whether writes are acknowledged by the store's log (a store on disk, either durability). */
   get writesThroughLog(): boolean {
     return this.#log !== null;
   }
@@ -186,6 +191,8 @@ export abstract class LevelBackedStore extends Store {
    */
   get level(): LevelDb {
     if (!this.#db) throw new CairnError('STORE_CLOSED', 'The store is not open');
+    // Synced batches waiting for their timer are sent to LevelDB first.
+    if (this.#applyTimer !== null) this.#apply();
     return this.#db;
   }
 
@@ -209,6 +216,9 @@ export abstract class LevelBackedStore extends Store {
       throw this.#openError(cause);
     }
     // A store object reopened after a failed apply starts again from what is on disk.
+    if (this.#applyTimer !== null) clearTimeout(this.#applyTimer);
+    this.#applyTimer = null;
+    this.#unsynced = [];
     this.#toApply = [];
     this.#applying = false;
     this.#appliedWaiters = [];
@@ -216,10 +226,7 @@ export abstract class LevelBackedStore extends Store {
     const logFile = this._logFile();
     let log: ProcessLog | null = null;
     try {
-      if (logFile !== null) {
-        await this.#replayLog(db, logFile);
-        if (this.durability === 'process') log = ProcessLog.open(logFile);
-      }
+      if (logFile !== null) log = ProcessLog.start(logFile, await this.#replayLog(db, logFile));
     } catch (error) {
       await db.close();
       throw error instanceof CairnError ? error : this.#logError(logFile!, error);
@@ -252,10 +259,13 @@ export abstract class LevelBackedStore extends Store {
   }
 
   /**
-   * Applies what the process log has and LevelDB does not (the batches after `appliedSeq`, in
-   * order, up to the first missing one), synced, then empties the log.
+   * Applies what the log holds to LevelDB, synced, and returns the sequence number the log
+   * starts again after. A log with a header: every batch in it, in order (LevelDB may already
+   * have some; writing them again changes nothing, since a batch holds whole values, and after
+   * a power cut LevelDB may have kept a later unsynced batch and lost an earlier one). A log
+   * from format 3: the batches after `appliedSeq`, up to the first missing one.
    */
-  async #replayLog(db: LevelDb, file: string): Promise<void> {
+  async #replayLog(db: LevelDb, file: string): Promise<number> {
     const stored = await db.get(APPLIED_SEQ_KEY);
     const value: unknown = stored === undefined ? 0 : decodeRaw(APPLIED_SEQ_KEY, stored);
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
@@ -263,21 +273,23 @@ export abstract class LevelBackedStore extends Store {
         details: { key: 'meta/appliedSeq' },
       });
     }
-    let applied = value;
-    const batches = ProcessLog.read(file);
-    const todo: LogBatch[] = [];
-    for (const batch of batches) {
-      if (batch.seq <= applied) continue;
-      if (batch.seq !== applied + 1) break;
-      todo.push(batch);
-      applied = batch.seq;
+    let last = value;
+    const { base, batches } = ProcessLog.read(file);
+    let todo: LogBatch[] = batches;
+    if (base === undefined) {
+      todo = [];
+      for (const batch of batches) {
+        if (batch.seq <= last) continue;
+        if (batch.seq !== last + 1) break;
+        todo.push(batch);
+        last = batch.seq;
+      }
     }
     if (todo.length > 0) await applyBatches(db, todo, SYNC);
-    this.#logged = applied;
-    this.#applied = applied;
-    // Emptied whatever it held, a damaged record included: the next append must not land
-    // behind bytes that stop every later read of the log.
-    ProcessLog.empty(file);
+    last = Math.max(last, base ?? 0, todo.length > 0 ? todo[todo.length - 1]!.seq : 0);
+    this.#logged = last;
+    this.#applied = last;
+    return last;
   }
 
   #logError(file: string, cause: unknown): CairnError {
@@ -325,8 +337,8 @@ export abstract class LevelBackedStore extends Store {
     while (this.#writing.size > 0) await Promise.allSettled([...this.#writing]);
     await this.#committer?.flush();
     if (this.#log) {
-      // Everything logged goes to LevelDB first (and whatever was written meanwhile); the log
-      // is then empty. A failed apply leaves it as it is, for the next open to replay.
+      // Everything logged goes to LevelDB first (and whatever was written meanwhile), synced;
+      // the log then starts again. A failed apply leaves it as it is, for the next open.
       let applied = true;
       let logged: number;
       do {
@@ -340,9 +352,9 @@ export abstract class LevelBackedStore extends Store {
       const log = this.#log;
       this.#log = null;
       try {
-        if (applied) log.truncate();
+        if (applied) await this.#restartLog(log);
       } catch {
-        // Left as it is: the next open finds LevelDB has every batch in it, and skips them.
+        // Left as it is: the next open applies its batches again, which changes nothing.
       } finally {
         log.close();
       }
@@ -353,7 +365,7 @@ export abstract class LevelBackedStore extends Store {
   }
 
   #writeBatch(entries: ReadonlyMap<string, WriteValue>, sync: boolean): Promise<void> {
-    if (this.#log !== null) return this.#logBatch(this.#log, entries);
+    if (this.#log !== null) return this.#logBatch(this.#log, entries, sync);
     // A chained batch, even for one entry: measured faster here than put() or batch([...]).
     const batch = this.level.batch();
     for (const [k, v] of entries) {
@@ -364,23 +376,40 @@ export abstract class LevelBackedStore extends Store {
   }
 
   /**
-   * `process` durability: the batch is acknowledged once the log has it (a synchronous append)
-   * and goes to LevelDB behind it, with the batches logged meanwhile.
+   * The batch is acknowledged once the log has it: in `process` durability when the
+   * synchronous write returns, in `strict` durability (`sync`) once it is synced too. It goes to
+   * LevelDB behind it, with the batches logged meanwhile: at once in `process` durability, and
+   * in `strict` durability within a millisecond or as soon as something reads. LevelDB's own
+   * write is not synced (the log is), so it costs no second sync; applying a millisecond's
+   * batches together spares the event loop a wake-up per batch while a writer waits on syncs.
    */
-  #logBatch(log: ProcessLog, entries: ReadonlyMap<string, WriteValue>): Promise<void> {
+  #logBatch(
+    log: ProcessLog,
+    entries: ReadonlyMap<string, WriteValue>,
+    sync: boolean,
+  ): Promise<void> {
     if (this.#applyError) return Promise.reject(this.#applyError);
     if (log.size >= MAX_LOG_BYTES) {
-      // Emptied once LevelDB has everything in it, before it grows further.
-      return this.#appliedThrough(this.#logged).then(() => {
-        if (this.#log === log && this.#applied === this.#logged) log.truncate();
-        return this.#logBatch(log, entries);
+      // Started again once LevelDB has everything in it, synced, before it grows further.
+      return this.#appliedThrough(this.#logged).then(async () => {
+        if (this.#log === log && this.#applied === this.#logged) await this.#restartLog(log);
+        return this.#logBatch(log, entries, sync);
       });
     }
     const batch: LogBatch = { seq: this.#logged + 1, entries: [...entries] };
     log.append(batch);
     this.#logged = batch.seq;
-    this.#toApply.push(batch);
-    this.#apply();
+    if (this.durability === 'strict') {
+      // Every batch reaches LevelDB only once the log has it synced (a batch of soft writes
+      // too, acknowledged at once): after a power cut, what LevelDB kept unsynced is then
+      // always in the log, which opening applies again in order.
+      const synced = this.#syncLog(log, batch);
+      if (sync) return synced;
+      synced.catch(() => undefined);
+    } else {
+      this.#toApply.push(batch);
+      this.#apply();
+    }
     // Acknowledged at once, but at least every millisecond in the event loop's next turn: a
     // writer that waits for each write must still let timers, I/O and LevelDB's own callbacks
     // run (and LevelDB then takes what was logged meanwhile in one batch).
@@ -390,8 +419,51 @@ export abstract class LevelBackedStore extends Store {
     return new Promise((resolve) => setImmediate(resolve));
   }
 
+  /**
+   * Syncs the log; the batches it then has on the disk go to LevelDB within a millisecond (or
+   * as soon as something reads). A sync covers every record written before it started, so
+   * syncs that end out of order still release the batches in order.
+   */
+  #syncLog(log: ProcessLog, batch: LogBatch): Promise<void> {
+    this.#unsynced.push(batch);
+    return log.sync().then(
+      () => {
+        let n = 0;
+        while (n < this.#unsynced.length && this.#unsynced[n]!.seq <= batch.seq) n++;
+        if (n > 0) this.#toApply.push(...this.#unsynced.splice(0, n));
+        // A reader waiting for them has them at once.
+        if (this.#appliedWaiters.length > 0) this.#apply();
+        else this.#applyTimer ??= setTimeout(() => this.#apply(), APPLY_AFTER_MS);
+      },
+      (cause: unknown) => {
+        // Whether the batch is on the disk is unknown, and so is everything logged after it:
+        // the store stops (fail closed) until it is reopened, which applies what the log has.
+        this.#applyError ??= new CairnError(
+          'WRITE_FAILED',
+          "The store's log could not be synced; reopen the store to apply what it holds",
+          { cause },
+        );
+        this.#rejectAppliedWaiters();
+        throw this.#applyError;
+      },
+    );
+  }
+
+  /** LevelDB has every logged batch, synced: the log can start again after the last one. */
+  async #restartLog(log: ProcessLog): Promise<void> {
+    await this.level.batch(
+      [{ type: 'put', key: APPLIED_SEQ_KEY, value: encode(this.#applied) }],
+      SYNC,
+    );
+    log.restart(this.#applied);
+  }
+
   /** Writes the logged batches to LevelDB, all that have gathered in one batch. */
   #apply(): void {
+    if (this.#applyTimer !== null) {
+      clearTimeout(this.#applyTimer);
+      this.#applyTimer = null;
+    }
     if (this.#applying || this.#toApply.length === 0 || !this.#db) return;
     const batches = this.#toApply;
     this.#toApply = [];
@@ -424,17 +496,23 @@ export abstract class LevelBackedStore extends Store {
           'A batch could not be written to the store; reopen it to apply what was logged',
           { cause },
         );
-        const waiting = this.#appliedWaiters;
-        this.#appliedWaiters = [];
-        for (const w of waiting) w.reject(this.#applyError);
+        this.#rejectAppliedWaiters();
       },
     );
+  }
+
+  #rejectAppliedWaiters(): void {
+    const waiting = this.#appliedWaiters;
+    this.#appliedWaiters = [];
+    for (const w of waiting) w.reject(this.#applyError);
   }
 
   /** Resolves once LevelDB has every logged batch up to `seq`. */
   #appliedThrough(seq: number): Promise<void> {
     if (this.#applyError) return Promise.reject(this.#applyError);
     if (this.#applied >= seq) return Promise.resolve();
+    // Synced batches waiting for their timer go now.
+    if (this.#applyTimer !== null) this.#apply();
     return new Promise((resolve, reject) => this.#appliedWaiters.push({ seq, resolve, reject }));
   }
 

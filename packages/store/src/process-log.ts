@@ -1,33 +1,51 @@
 import {
   closeSync,
+  fdatasync,
+  fdatasyncSync,
   fstatSync,
   ftruncateSync,
+  fsyncSync,
   openSync,
   readFileSync,
-  truncateSync,
   writeSync,
 } from 'node:fs';
+import { dirname } from 'node:path';
 import * as zlib from 'node:zlib';
 import { decodeRaw, encode } from './codec.js';
 import { faults } from './faults.js';
 import type { WriteValue } from './group-commit.js';
 
 /**
- * The log in front of LevelDB in `process` durability. A batch is appended to this file with a
- * synchronous write before it is acknowledged: once the write returns, the batch is in the
- * operating system's hands and survives the process (not the machine, as `process` promises).
- * LevelDB gets the batch behind it; the store records in LevelDB, in the same batch, the
- * sequence number of the last log batch applied (`meta/appliedSeq`). Opening the store applies
- * the log batches that LevelDB does not have yet, in order, then empties the log.
+ * The store's log in front of LevelDB (`CAIRN-LOG`). A batch is written to this file before it
+ * is acknowledged: in `process` durability with one synchronous write (the operating system
+ * has it, so it survives the process), in `strict` durability also synced to the disk
+ * (`fdatasync`, so it survives the machine). LevelDB gets the batch behind it, unsynced.
+ * Opening the store applies the logged batches to LevelDB, synced, and starts the log again.
  *
- * A record: magic (u32), payload length (u32), CRC-32 of the payload (u32), then the payload,
- * msgpack of `[seq, [[key, value | null], …]]`. Reading stops at the first record that is
- * incomplete or damaged: it was being written when the process died, so it was never
+ * The file starts with a header: magic (u32), CRC-32 of the next 8 bytes (u32), and `base`
+ * (f64), the sequence number the records follow. A record: magic (u32), payload length (u32),
+ * CRC-32 of the payload (u32), then the payload, msgpack of `[seq, [[key, value | null], …]]`.
+ * Records run `base + 1`, `base + 2`, … Reading stops at the first record that is incomplete,
+ * damaged or out of sequence: it was being written when the process died, so it was never
  * acknowledged, and nothing after it can have been either.
+ *
+ * Starting the log again rewrites the header with a new base, once LevelDB has every batch
+ * synced, and writes the next records over the old ones: a sync then writes into blocks the
+ * file already has, which costs the disk far less than growing it (the file also grows a
+ * megabyte at a time). An old record left behind the new ones is out of sequence, so reading
+ * stops there.
+ *
+ * A log written before the header existed (store format 3) is a bare run of records; it is
+ * still read, and the store applies its records after `meta/appliedSeq`.
  */
 
 const MAGIC = 0xca1f_0106;
 const HEADER = 12;
+const FILE_MAGIC = 0xca1f_0204;
+/** Bytes of the file header. */
+export const FILE_HEADER = 16;
+/** The file grows this many bytes at a time. */
+const GROW = 1024 * 1024;
 
 export interface LogBatch {
   readonly seq: number;
@@ -66,8 +84,40 @@ export function encodeRecord(batch: LogBatch): Buffer {
   return record;
 }
 
-/** The complete, undamaged records at the start of `bytes`, in order. */
-export function decodeRecords(bytes: Uint8Array): LogBatch[] {
+/** The bytes of a file header with `base`. */
+export function encodeFileHeader(base: number): Buffer {
+  const header = Buffer.alloc(FILE_HEADER);
+  header.writeUInt32LE(FILE_MAGIC, 0);
+  header.writeDoubleLE(base, 8);
+  header.writeUInt32LE(crc32(header.subarray(8)), 4);
+  return header;
+}
+
+/** What a log file holds: `base` is undefined for a log without a header (format 3). */
+export interface LogContents {
+  readonly base: number | undefined;
+  readonly batches: LogBatch[];
+}
+
+/** The batches of a whole log file's bytes (see the layout above). */
+export function decodeLog(bytes: Uint8Array): LogContents {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < FILE_HEADER || buf.readUInt32LE(0) !== FILE_MAGIC) {
+    return { base: undefined, batches: decodeRecords(buf) };
+  }
+  const base = buf.readDoubleLE(8);
+  if (crc32(buf.subarray(8, FILE_HEADER)) !== buf.readUInt32LE(4) || !Number.isSafeInteger(base)) {
+    // A header torn while the log was started again: LevelDB had every batch by then.
+    return { base: undefined, batches: [] };
+  }
+  return { base, batches: decodeRecords(buf.subarray(FILE_HEADER), base) };
+}
+
+/**
+ * The complete, undamaged records at the start of `bytes`, in order; after `base`, only those
+ * that follow it in sequence.
+ */
+export function decodeRecords(bytes: Uint8Array, base?: number): LogBatch[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const batches: LogBatch[] = [];
   let at = 0;
@@ -80,6 +130,7 @@ export function decodeRecords(bytes: Uint8Array): LogBatch[] {
     if (crc32(payload) !== buf.readUInt32LE(at + 8)) break;
     const batch = toBatch(payload);
     if (batch === null) break;
+    if (base !== undefined && batch.seq !== base + batches.length + 1) break;
     batches.push(batch);
     at = end;
   }
@@ -104,83 +155,123 @@ function toBatch(payload: Uint8Array): LogBatch | null {
   return { seq, entries: entries as [string, WriteValue][] };
 }
 
-/** The log file, open for appending. */
+/** The log file, open for writing. */
 export class ProcessLog {
   readonly #fd: number;
-  #size: number;
-  /** An append failed and its bytes could not be taken back: nothing more may follow them. */
-  #broken: unknown = null;
+  /** Where the next record goes, and the file's size. */
+  #end = FILE_HEADER;
+  #allocated: number;
 
-  private constructor(fd: number, size: number) {
+  private constructor(fd: number, allocated: number) {
     this.#fd = fd;
-    this.#size = size;
+    this.#allocated = allocated;
   }
 
-  /** Opens (creating it if missing) the log at `file` for appending. */
-  static open(file: string): ProcessLog {
-    const fd = openSync(file, 'a');
-    return new ProcessLog(fd, fstatSync(fd).size);
+  /**
+   * Opens the log at `file` (creating it) and starts it again after `base`: whatever it held
+   * is no longer read. Call it once LevelDB has every batch the log held, synced.
+   */
+  static start(file: string, base: number): ProcessLog {
+    let fd: number;
+    let created = false;
+    try {
+      fd = openSync(file, 'r+');
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
+      fd = openSync(file, 'w+');
+      created = true;
+    }
+    const log = new ProcessLog(fd, 0);
+    try {
+      log.#allocated = fstatSync(fd).size;
+      log.restart(base);
+      if (created) syncDirectory(dirname(file));
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    return log;
   }
 
   /** The batches in the log at `file` (none if there is no file). */
-  static read(file: string): LogBatch[] {
+  static read(file: string): LogContents {
     let bytes: Buffer;
     try {
       bytes = readFileSync(file);
     } catch (error) {
-      if ((error as { code?: unknown }).code === 'ENOENT') return [];
+      if ((error as { code?: unknown }).code === 'ENOENT') return { base: undefined, batches: [] };
       throw error;
     }
-    return decodeRecords(bytes);
+    return decodeLog(bytes);
   }
 
-  /** Empties the log at `file`, if there is one. */
-  static empty(file: string): void {
-    try {
-      truncateSync(file, 0);
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
-    }
-  }
-
-  /** Bytes in the log. */
+  /** Bytes in use: the header and the records since the log was last started. */
   get size(): number {
-    return this.#size;
+    return this.#end;
   }
 
-  /** Appends one batch; returns once the operating system has it. */
+  /** Writes one batch; returns once the operating system has it (see `sync`). */
   append(batch: LogBatch): void {
-    if (this.#broken !== null) throw this.#broken;
     faults.hit('log.append', batch);
     const record = encodeRecord(batch);
-    let written = 0;
-    try {
-      while (written < record.length) {
-        const n = writeSync(this.#fd, record, written, record.length - written);
-        if (n === 0) throw new Error('The process log accepted no bytes');
-        written += n;
-      }
-    } catch (error) {
-      // A part of the record must not stay in front of the next one: reading stops there.
-      if (written > 0) {
-        try {
-          ftruncateSync(this.#fd, this.#size);
-        } catch {
-          this.#broken = error;
-        }
-      }
-      throw error;
+    const end = this.#end + record.length;
+    if (end > this.#allocated) {
+      this.#allocated = end + GROW;
+      ftruncateSync(this.#fd, this.#allocated);
     }
-    this.#size += record.length;
+    // A record cut short by a failure is written over by the next one: `#end` moves only once
+    // the whole record is written.
+    let written = 0;
+    while (written < record.length) {
+      const n = writeSync(this.#fd, record, written, record.length - written, this.#end + written);
+      if (n === 0) throw new Error('The log accepted no bytes');
+      written += n;
+    }
+    this.#end = end;
   }
 
-  /** Empties the log (every batch in it is in LevelDB). */
-  truncate(): void {
-    ftruncateSync(this.#fd, 0);
-    this.#size = 0;
+  /** Resolves once what was appended is on the disk. */
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      try {
+        faults.hit('log.sync', this.#end);
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      fdatasync(this.#fd, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  /** Starts the log again after `base`, synced (LevelDB must have every batch, synced). */
+  restart(base: number): void {
+    const header = encodeFileHeader(base);
+    if (writeSync(this.#fd, header, 0, FILE_HEADER, 0) !== FILE_HEADER) {
+      throw new Error('The log header could not be written');
+    }
+    if (this.#allocated < FILE_HEADER) this.#allocated = FILE_HEADER;
+    fdatasyncSync(this.#fd);
+    this.#end = FILE_HEADER;
   }
 
   close(): void {
     closeSync(this.#fd);
+  }
+}
+
+/** Makes a new file's name durable (its directory entry), where the platform allows it. */
+function syncDirectory(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch {
+    // Not supported here (e.g. on Windows): the file's own syncs are what there is.
+  } finally {
+    closeSync(fd);
   }
 }

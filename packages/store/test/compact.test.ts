@@ -214,6 +214,7 @@ describe.each([
         }),
       ];
       await store.checkpoint({ runs: [run], tasks });
+      await store.settled();
       const db = store.level;
       expect(decodeRaw(runKey(run.id), (await db.get(runKey(run.id)))!)).toBeInstanceOf(Array);
       for (const t of tasks) {
@@ -287,6 +288,7 @@ describe.each([
       const run = makeRun();
       const task = makeTask(run, { taskId: 'a' });
       await store[TRUSTED_CHECKPOINT]({ runs: [run], tasks: [task] }, true, true);
+      await store.settled();
       const bytes = (await store.level.get(taskKey(run.id, 'a')))!;
       expect(decodeRaw('t', bytes)).toBeInstanceOf(Array);
       expect(await store.getTask(run.id, 'a')).toEqual(roundTrip(task));

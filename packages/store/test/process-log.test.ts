@@ -1,19 +1,16 @@
-import {
-  appendFileSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encode } from '../src/codec.js';
+import { faults } from '../src/faults.js';
 import {
+  FILE_HEADER,
   ProcessLog,
   crc32,
+  decodeLog,
   decodeRecords,
+  encodeFileHeader,
   encodeRecord,
   type LogBatch,
 } from '../src/process-log.js';
@@ -201,6 +198,12 @@ describe('decodeRecords on damaged logs', () => {
 describe('ProcessLog on a file', () => {
   let dir: string;
   let file: string;
+  /** Batches numbered after `base`, with BATCHES' entries. */
+  const after = (base: number, count: number): LogBatch[] =>
+    Array.from({ length: count }, (_, i) => ({
+      seq: base + i + 1,
+      entries: BATCHES[i % BATCHES.length]!.entries,
+    }));
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'cairn-process-log-'));
@@ -212,94 +215,150 @@ describe('ProcessLog on a file', () => {
   });
 
   it('reads a missing file as no batches', () => {
-    expect(ProcessLog.read(file)).toEqual([]);
-    expect(ProcessLog.read(join(dir, 'no', 'such', 'dir', 'CAIRN-LOG'))).toEqual([]);
+    expect(ProcessLog.read(file)).toEqual({ base: undefined, batches: [] });
+    expect(ProcessLog.read(join(dir, 'no', 'such', 'dir', 'CAIRN-LOG')).batches).toEqual([]);
   });
 
   it('throws reading a path that is not a file', () => {
     expect(() => ProcessLog.read(dir)).toThrow();
   });
 
-  it('appends batches, counts their bytes and reads them back', () => {
-    const log = ProcessLog.open(file);
+  it('starts with a header naming its base, appends batches after it and reads them back', () => {
+    const log = ProcessLog.start(file, 41);
+    const batches = after(41, 4);
     try {
-      expect(log.size).toBe(0);
-      expect(statSync(file).size).toBe(0);
-      let expected = 0;
-      for (const batch of BATCHES) {
+      expect(log.size).toBe(FILE_HEADER);
+      expect(readFileSync(file).subarray(0, FILE_HEADER).equals(encodeFileHeader(41))).toBe(true);
+      let expected = FILE_HEADER;
+      for (const batch of batches) {
         log.append(batch);
         expected += encodeRecord(batch).length;
         expect(log.size).toBe(expected);
-        expect(statSync(file).size).toBe(expected);
       }
       // Readable while still open: each append is in the file once it returns.
-      expect(plain(ProcessLog.read(file))).toEqual(plain(BATCHES));
-      expect(readFileSync(file).equals(concat(BATCHES))).toBe(true);
+      const read = ProcessLog.read(file);
+      expect(read.base).toBe(41);
+      expect(plain(read.batches)).toEqual(plain(batches));
+      // The file grows ahead of the records (a megabyte at a time), zeros after them.
+      expect(statSync(file).size).toBeGreaterThan(1024 * 1024);
     } finally {
       log.close();
     }
-    expect(plain(ProcessLog.read(file))).toEqual(plain(BATCHES));
+    expect(plain(ProcessLog.read(file).batches)).toEqual(plain(batches));
   });
 
-  it('reopens an existing log at its size and appends after it', () => {
-    const first = ProcessLog.open(file);
-    first.append(BATCHES[0]!);
-    first.append(BATCHES[1]!);
-    first.close();
-
-    const second = ProcessLog.open(file);
+  it('reads only records that follow the base in sequence', () => {
+    const log = ProcessLog.start(file, 10);
     try {
-      const existing = concat(BATCHES.slice(0, 2)).length;
-      expect(second.size).toBe(existing);
-      second.append(BATCHES[2]!);
-      expect(second.size).toBe(concat(BATCHES.slice(0, 3)).length);
+      log.append(after(10, 1)[0]!);
+      log.append({ seq: 13, entries: [] });
+      log.append({ seq: 14, entries: [] });
     } finally {
-      second.close();
+      log.close();
     }
-    expect(plain(ProcessLog.read(file))).toEqual(plain(BATCHES.slice(0, 3)));
+    expect(ProcessLog.read(file).batches.map((b) => b.seq)).toEqual([11]);
+    const wrongStart = ProcessLog.start(file, 10);
+    wrongStart.append({ seq: 12, entries: [] });
+    wrongStart.close();
+    expect(ProcessLog.read(file)).toEqual({ base: 10, batches: [] });
   });
 
-  it('starts the file again after truncate()', () => {
-    const log = ProcessLog.open(file);
+  it('started again, reads none of the old records, even those its new records do not cover', () => {
+    const log = ProcessLog.start(file, 0);
     try {
-      log.append(BATCHES[0]!);
-      log.append(BATCHES[2]!);
-      expect(log.size).toBeGreaterThan(0);
-
-      log.truncate();
-      expect(log.size).toBe(0);
-      expect(statSync(file).size).toBe(0);
-      expect(ProcessLog.read(file)).toEqual([]);
-
-      const fresh = [BATCHES[1]!, BATCHES[3]!];
+      for (const batch of after(0, 6)) log.append(batch);
+      log.restart(6);
+      expect(log.size).toBe(FILE_HEADER);
+      expect(ProcessLog.read(file)).toEqual({ base: 6, batches: [] });
+      const fresh = after(6, 2);
       for (const batch of fresh) log.append(batch);
-      const expected = concat(fresh);
-      expect(log.size).toBe(expected.length);
-      expect(statSync(file).size).toBe(expected.length);
-      expect(readFileSync(file).equals(expected)).toBe(true);
-      expect(plain(ProcessLog.read(file))).toEqual(plain(fresh));
+      // The old records 3 to 6 are still in the file, behind the new ones.
+      const read = ProcessLog.read(file);
+      expect(read.base).toBe(6);
+      expect(plain(read.batches)).toEqual(plain(fresh));
     } finally {
       log.close();
     }
+    // Opening it again starts it again as well.
+    ProcessLog.start(file, 8).close();
+    expect(ProcessLog.read(file)).toEqual({ base: 8, batches: [] });
   });
 
   it('reads the complete batches of a file whose last append was cut short', () => {
-    const log = ProcessLog.open(file);
-    for (const batch of BATCHES.slice(0, 2)) log.append(batch);
+    const log = ProcessLog.start(file, 0);
+    const batches = after(0, 3);
+    log.append(batches[0]!);
+    log.append(batches[1]!);
+    const end = log.size;
     log.close();
-    appendFileSync(file, encodeRecord(BATCHES[2]!).subarray(0, 20));
-    expect(plain(ProcessLog.read(file))).toEqual(plain(BATCHES.slice(0, 2)));
+    const bytes = readFileSync(file);
+    encodeRecord(batches[2]!).subarray(0, 20).copy(bytes, end);
+    writeFileSync(file, bytes);
+    expect(plain(ProcessLog.read(file).batches)).toEqual(plain(batches.slice(0, 2)));
   });
 
-  it('reads a file holding only garbage as no batches', () => {
+  it('a record cut short by a failed write is written over by the next append', () => {
+    const log = ProcessLog.start(file, 0);
+    try {
+      faults.arm('log.append', 'throw');
+      expect(() => log.append(after(0, 1)[0]!)).toThrow();
+      faults.disarm('log.append');
+      log.append(after(0, 1)[0]!);
+      expect(ProcessLog.read(file).batches.map((b) => b.seq)).toEqual([1]);
+    } finally {
+      faults.disarm('log.append');
+      log.close();
+    }
+  });
+
+  it('a torn header reads as no batches; garbage or a format-3 log reads as records without a base', () => {
+    const log = ProcessLog.start(file, 5);
+    log.append(after(5, 1)[0]!);
+    log.close();
+    const bytes = readFileSync(file);
+    bytes[9] = bytes[9]! ^ 0xff;
+    writeFileSync(file, bytes);
+    expect(ProcessLog.read(file)).toEqual({ base: undefined, batches: [] });
     writeFileSync(file, Buffer.from('garbage that is long enough for a header'));
-    expect(ProcessLog.read(file)).toEqual([]);
+    expect(ProcessLog.read(file)).toEqual({ base: undefined, batches: [] });
+    writeFileSync(file, concat(BATCHES.slice(0, 2)));
+    const old = ProcessLog.read(file);
+    expect(old.base).toBeUndefined();
+    expect(plain(old.batches)).toEqual(plain(BATCHES.slice(0, 2)));
+    // Started again, a format-3 log is a log with a header.
+    ProcessLog.start(file, 2).close();
+    expect(ProcessLog.read(file)).toEqual({ base: 2, batches: [] });
+  });
+
+  it('sync() resolves once the file is synced, and rejects when the sync fails', async () => {
+    const log = ProcessLog.start(file, 0);
+    try {
+      log.append(after(0, 1)[0]!);
+      await expect(log.sync()).resolves.toBeUndefined();
+      faults.arm('log.sync', 'throw');
+      await expect(log.sync()).rejects.toThrow();
+    } finally {
+      faults.disarm('log.sync');
+      log.close();
+    }
   });
 
   it('closes its descriptor: a second close throws', () => {
-    const log = ProcessLog.open(file);
+    const log = ProcessLog.start(file, 0);
     log.close();
     expect(() => log.close()).toThrow();
+  });
+});
+
+describe('decodeLog', () => {
+  it('reads a header and the records after it; a header alone is no batches', () => {
+    const batches = BATCHES.slice(0, 3);
+    const bytes = Buffer.concat([encodeFileHeader(0), concat(batches)]);
+    expect(plain(decodeLog(bytes).batches)).toEqual(plain(batches));
+    expect(decodeLog(encodeFileHeader(7))).toEqual({ base: 7, batches: [] });
+    // A base that is not a sequence number (the CRC matching) reads as a torn header.
+    const odd = encodeFileHeader(1.5);
+    expect(decodeLog(odd)).toEqual({ base: undefined, batches: [] });
   });
 });
 
