@@ -70,22 +70,30 @@ const NO_SYNC = { sync: false } as object;
 const LOG_SEQ_KEY = metaKey('logSeq');
 /** The last batch of the process log that LevelDB has (see process-log.ts). */
 const APPLIED_SEQ_KEY = metaKey('appliedSeq');
-/** Past this size, the process log is emptied before it grows further (every batch applied first). */
+/** Past this size, the store's log starts again before it grows further (every batch applied first). */
 const MAX_LOG_BYTES = 16 * 1024 * 1024;
-/** In `strict` durability, synced batches reach LevelDB at most this long after their sync. */
+/**
+ * In `strict` durability, synced batches reach LevelDB at most this long after their sync, and a
+ * batch of soft writes is synced at most this long after it is logged.
+ */
 const APPLY_AFTER_MS = 1;
-/** A writer acknowledged by the process log lets the event loop turn at least this often. */
+/** A writer acknowledged at once by the log (`process`) lets the event loop turn at least this often. */
 const YIELD_EVERY_MS = 1;
 const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
 
 /**
  * Writes logged batches to LevelDB as one batch (a key written twice keeps its last value),
- * with the sequence number of the last one.
+ * with `appliedSeq` when given (see #restartLog).
  */
-function applyBatches(db: LevelDb, batches: readonly LogBatch[], options: object): Promise<void> {
+function applyBatches(
+  db: LevelDb,
+  batches: readonly LogBatch[],
+  options: object,
+  appliedSeq?: number,
+): Promise<void> {
   const merged = new Map<string, WriteValue>();
   for (const b of batches) for (const [k, v] of b.entries) merged.set(k, v);
-  merged.set(APPLIED_SEQ_KEY, encode(batches[batches.length - 1]!.seq));
+  if (appliedSeq !== undefined) merged.set(APPLIED_SEQ_KEY, encode(appliedSeq));
   const batch = db.batch();
   for (const [k, v] of merged) {
     if (v === null) batch.del(k);
@@ -123,13 +131,14 @@ export abstract class LevelBackedStore extends Store {
   #committer: GroupCommitter | null = null;
   /** On disk: the log that acknowledges batches (process-log.ts). */
   #log: ProcessLog | null = null;
-  /** A timer that applies synced batches to LevelDB (`strict`, see #logBatch). */
+  /** A timer that sends logged batches on to LevelDB (`strict`, see #catchUp). */
   #applyTimer: NodeJS.Timeout | null = null;
   /** The last batch appended to the log, and the last one LevelDB has. */
   #logged = 0;
   #applied = 0;
-  /** `strict`: logged batches whose sync has not ended, in order. */
+  /** `strict`: logged batches whose sync has not ended, in order, and the last one synced or being synced. */
   #unsynced: LogBatch[] = [];
+  #syncing = 0;
   /** Logged batches on their way to LevelDB, in order, and the write carrying them. */
   #toApply: LogBatch[] = [];
   #applying = false;
@@ -191,8 +200,8 @@ export abstract class LevelBackedStore extends Store {
    */
   get level(): LevelDb {
     if (!this.#db) throw new CairnError('STORE_CLOSED', 'The store is not open');
-    // Synced batches waiting for their timer are sent to LevelDB first.
-    if (this.#applyTimer !== null) this.#apply();
+    // Batches waiting for their timer are sent to LevelDB first (or synced, then sent).
+    if (this.#applyTimer !== null) this.#catchUp();
     return this.#db;
   }
 
@@ -219,6 +228,7 @@ export abstract class LevelBackedStore extends Store {
     if (this.#applyTimer !== null) clearTimeout(this.#applyTimer);
     this.#applyTimer = null;
     this.#unsynced = [];
+    this.#syncing = 0;
     this.#toApply = [];
     this.#applying = false;
     this.#appliedWaiters = [];
@@ -285,8 +295,10 @@ export abstract class LevelBackedStore extends Store {
         last = batch.seq;
       }
     }
-    if (todo.length > 0) await applyBatches(db, todo, SYNC);
+    const stamped = last;
     last = Math.max(last, base ?? 0, todo.length > 0 ? todo[todo.length - 1]!.seq : 0);
+    // `appliedSeq` never falls behind the base the log is started after (see #restartLog).
+    if (todo.length > 0 || last !== stamped) await applyBatches(db, todo, SYNC, last);
     this.#logged = last;
     this.#applied = last;
     return last;
@@ -400,12 +412,13 @@ export abstract class LevelBackedStore extends Store {
     log.append(batch);
     this.#logged = batch.seq;
     if (this.durability === 'strict') {
-      // Every batch reaches LevelDB only once the log has it synced (a batch of soft writes
-      // too, acknowledged at once): after a power cut, what LevelDB kept unsynced is then
-      // always in the log, which opening applies again in order.
-      const synced = this.#syncLog(log, batch);
-      if (sync) return synced;
-      synced.catch(() => undefined);
+      // Every batch reaches LevelDB only once the log has it synced: after a power cut, what
+      // LevelDB kept unsynced is then always in the log, which opening applies again in order.
+      // A batch of soft writes is acknowledged at once and synced with the next durable
+      // batch, or within a millisecond.
+      this.#unsynced.push(batch);
+      if (sync) return this.#syncLog(log);
+      this.#catchUpLater();
     } else {
       this.#toApply.push(batch);
       this.#apply();
@@ -421,19 +434,19 @@ export abstract class LevelBackedStore extends Store {
 
   /**
    * Syncs the log; the batches it then has on the disk go to LevelDB within a millisecond (or
-   * as soon as something reads). A sync covers every record written before it started, so
-   * syncs that end out of order still release the batches in order.
+   * at once if something waits to read). A sync covers every record written before it
+   * started, so syncs that end out of order still release the batches in order.
    */
-  #syncLog(log: ProcessLog, batch: LogBatch): Promise<void> {
-    this.#unsynced.push(batch);
+  #syncLog(log: ProcessLog): Promise<void> {
+    const upTo = this.#logged;
+    this.#syncing = upTo;
     return log.sync().then(
       () => {
         let n = 0;
-        while (n < this.#unsynced.length && this.#unsynced[n]!.seq <= batch.seq) n++;
+        while (n < this.#unsynced.length && this.#unsynced[n]!.seq <= upTo) n++;
         if (n > 0) this.#toApply.push(...this.#unsynced.splice(0, n));
-        // A reader waiting for them has them at once.
         if (this.#appliedWaiters.length > 0) this.#apply();
-        else this.#applyTimer ??= setTimeout(() => this.#apply(), APPLY_AFTER_MS);
+        else this.#catchUpLater();
       },
       (cause: unknown) => {
         // Whether the batch is on the disk is unknown, and so is everything logged after it:
@@ -458,12 +471,28 @@ export abstract class LevelBackedStore extends Store {
     log.restart(this.#applied);
   }
 
-  /** Writes the logged batches to LevelDB, all that have gathered in one batch. */
-  #apply(): void {
+  #catchUpLater(): void {
+    this.#applyTimer ??= setTimeout(() => this.#catchUp(), APPLY_AFTER_MS);
+  }
+
+  /**
+   * `strict`: what is logged goes on its way to LevelDB now: synced batches are applied, and
+   * the log is synced for those no sync covers yet (soft writes). A failed sync has stopped
+   * the store (#syncLog); nothing waits on it here.
+   */
+  #catchUp(): void {
     if (this.#applyTimer !== null) {
       clearTimeout(this.#applyTimer);
       this.#applyTimer = null;
     }
+    if (this.#log !== null && this.#syncing < this.#logged && this.#unsynced.length > 0) {
+      this.#syncLog(this.#log).catch(() => undefined);
+    }
+    this.#apply();
+  }
+
+  /** Writes the logged batches to LevelDB, all that have gathered in one batch. */
+  #apply(): void {
     if (this.#applying || this.#toApply.length === 0 || !this.#db) return;
     const batches = this.#toApply;
     this.#toApply = [];
@@ -511,8 +540,8 @@ export abstract class LevelBackedStore extends Store {
   #appliedThrough(seq: number): Promise<void> {
     if (this.#applyError) return Promise.reject(this.#applyError);
     if (this.#applied >= seq) return Promise.resolve();
-    // Synced batches waiting for their timer go now.
-    if (this.#applyTimer !== null) this.#apply();
+    // Batches waiting for their timer go now.
+    if (this.#applyTimer !== null) this.#catchUp();
     return new Promise((resolve, reject) => this.#appliedWaiters.push({ seq, resolve, reject }));
   }
 

@@ -46,10 +46,12 @@ async function closeStore(store: LevelStore): Promise<void> {
 
 const logFile = (path: string): string => join(path, 'CAIRN-LOG');
 
-/** A new store in process durability, holding one run. */
-async function storeWithRun(): Promise<{ path: string; store: LevelStore; run: Run }> {
+/** A new store (in process durability unless told), holding one running run. */
+async function storeWithRun(
+  durability: 'strict' | 'process' = 'process',
+): Promise<{ path: string; store: LevelStore; run: Run }> {
   const path = tempPath();
-  const store = await openStore(path, 'process');
+  const store = await openStore(path, durability);
   const run = makeRun();
   await store.createRun(run);
   return { path, store, run };
@@ -354,11 +356,8 @@ describe('a LevelStore in process durability', () => {
 
 describe('a LevelStore in strict durability', () => {
   it('acknowledges a batch once its log record is synced; LevelDB gets it behind, unsynced', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'strict');
+    const { path, store, run } = await storeWithRun('strict');
     expect(store.writesThroughLog).toBe(true);
-    const run = makeRun();
-    await store.createRun(run);
     // LevelDB is held back: the acknowledged batch is in the log, and a read waits for LevelDB.
     const release = holdBatches(store);
     const task = makeTask(run, { taskId: 'a' });
@@ -379,11 +378,40 @@ describe('a LevelStore in strict durability', () => {
     expect(await listing).toEqual([task]);
   });
 
+  it('a batch of soft writes is acknowledged before any sync, and synced with the next durable one or before a read', async () => {
+    const { path, store, run } = await storeWithRun('strict');
+    let syncs = 0;
+    faults.arm('log.sync', () => void syncs++);
+    try {
+      const soft = makeTask(run, { taskId: 'soft', status: 'running' });
+      await store.checkpoint({ tasks: [soft] }, { durable: false });
+      expect(syncs).toBe(0);
+      // One sync covers the soft batch and the durable one after it (the engine's path: a
+      // public checkpoint reads first, and a read has the soft batch synced).
+      const done = makeTask(run, { taskId: 'done' });
+      await store[TRUSTED_CHECKPOINT]({ tasks: [done] }, true);
+      expect(syncs).toBe(1);
+      expect((await store.listTasks(run.id)).map((t) => t.taskId).sort()).toEqual(['done', 'soft']);
+      // A soft batch alone is synced before a read sees it.
+      await store.checkpoint(
+        { tasks: [makeTask(run, { taskId: 'later', status: 'running' })] },
+        {
+          durable: false,
+        },
+      );
+      expect(syncs).toBe(1);
+      expect((await store.getTask(run.id, 'later'))?.status).toBe('running');
+      expect(syncs).toBe(2);
+    } finally {
+      faults.disarm('log.sync');
+    }
+    await closeStore(store);
+    const reopened = await openStore(path, 'strict');
+    expect(await reopened.listTasks(run.id)).toHaveLength(3);
+  });
+
   it('a log sync that fails is WRITE_FAILED and stops the store; reopening applies what the log has', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'strict');
-    const run = makeRun();
-    await store.createRun(run);
+    const { path, store, run } = await storeWithRun('strict');
     const task = makeTask(run, { taskId: 'a' });
     faults.arm('log.sync', 'throw');
     try {
@@ -407,10 +435,7 @@ describe('a LevelStore in strict durability', () => {
   });
 
   it('applies a log with a header whole, LevelDB having some of it already', async () => {
-    const path = tempPath();
-    const store = await openStore(path, 'strict');
-    const run = makeRun({ status: 'running' });
-    await store.createRun(run);
+    const { path, store, run } = await storeWithRun('strict');
     await closeStore(store);
     // As a power cut can leave it: LevelDB kept batch 2 (unsynced) and lost batch 1.
     const done: Run = { ...run, status: 'completed', endedAt: run.createdAt + 5 };
