@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { decodeRaw, encode, roundTrip } from '../src/codec.js';
 import { decodeRun, decodeTask, encodeRun, encodeTask, packRun, packTask } from '../src/compact.js';
 import {
+  LevelBackedStore,
   LevelStore,
   MIGRATIONS,
   MemoryStore,
@@ -198,10 +199,8 @@ describe.each([
   ['MemoryStore', () => new MemoryStore()],
   ['LevelStore', () => new LevelStore({ path: tempDir() })],
 ])('%s with compact records', (_, create) => {
-  it('writes runs and tasks compact, and reads and lists them as written', async () => {
-    const store = create();
-    await store.open();
-    try {
+  it('writes runs and tasks compact, and reads and lists them as written', () =>
+    withStore(create, async (store) => {
       const run = makeRun({ tags: ['eu'], status: 'paused', pausedTaskId: 'ask' });
       const tasks = [
         makeTask(run, { taskId: 'a' }),
@@ -226,15 +225,10 @@ describe.each([
       expect((await store.listRuns({ tags: ['eu'] })).items).toEqual([roundTrip(run)]);
       expect((await store.listWaiting({})).items).toEqual([roundTrip(tasks[1])]);
       expect((await store.verify()).ok).toBe(true);
-    } finally {
-      await store.close();
-    }
-  });
+    }));
 
-  it('reads, lists, verifies and deletes records stored as maps, beside compact ones', async () => {
-    const store = create();
-    await store.open();
-    try {
+  it('reads, lists, verifies and deletes records stored as maps, beside compact ones', () =>
+    withStore(create, async (store) => {
       const old = makeRun({ status: 'completed', tags: ['old'] });
       const oldTask = makeTask(old, { taskId: 'a' });
       await store.checkpoint({ runs: [old], tasks: [oldTask] });
@@ -254,15 +248,10 @@ describe.each([
       await store.deleteRun(old.id);
       expect(await store.getRun(old.id)).toBeUndefined();
       expect((await store.verify()).ok).toBe(true);
-    } finally {
-      await store.close();
-    }
-  });
+    }));
 
-  it('a damaged compact task is reported by listTasks and verify, and the others still read', async () => {
-    const store = create();
-    await store.open();
-    try {
+  it('a damaged compact task is reported by listTasks and verify, and the others still read', () =>
+    withStore(create, async (store) => {
       const run = makeRun();
       await store.checkpoint({ runs: [run], tasks: [makeTask(run, { taskId: 'a' })] });
       const packed = packTask(makeTask(run, { taskId: 'b' }))!;
@@ -276,15 +265,10 @@ describe.each([
       expect(report.problems).toContainEqual(
         expect.objectContaining({ kind: 'corrupt', key: `tasks/${run.id}/b` }),
       );
-    } finally {
-      await store.close();
-    }
-  });
+    }));
 
-  it('the engine path (trusted checkpoint) writes compact records too', async () => {
-    const store = create();
-    await store.open();
-    try {
+  it('the engine path (trusted checkpoint) writes compact records too', () =>
+    withStore(create, async (store) => {
       const run = makeRun();
       const task = makeTask(run, { taskId: 'a' });
       await store[TRUSTED_CHECKPOINT]({ runs: [run], tasks: [task] }, true, true);
@@ -292,10 +276,7 @@ describe.each([
       const bytes = (await store.level.get(taskKey(run.id, 'a')))!;
       expect(decodeRaw('t', bytes)).toBeInstanceOf(Array);
       expect(await store.getTask(run.id, 'a')).toEqual(roundTrip(task));
-    } finally {
-      await store.close();
-    }
-  });
+    }));
 });
 
 describe('format 4', () => {
@@ -339,6 +320,20 @@ describe('format 4', () => {
     await expect(older.open()).rejects.toMatchObject({ code: 'STORE_TOO_NEW' });
   });
 });
+
+/** Opens a new store, hands it to `use`, and closes it whatever happens. */
+async function withStore(
+  create: () => LevelBackedStore,
+  use: (store: LevelBackedStore) => Promise<void>,
+): Promise<void> {
+  const store = create();
+  await store.open();
+  try {
+    await use(store);
+  } finally {
+    await store.close();
+  }
+}
 
 const dirs: string[] = [];
 function tempDir(): string {

@@ -7,8 +7,9 @@ import { CURRENT_SCHEMA_VERSION, type MigrationProgress } from '../migrations.js
 import type { Run, Task } from '../records.js';
 import type { Store } from '../store.js';
 import type { UsageRow } from '../usage.js';
-import { expectCairnError, itIf, type SuiteContext } from './context.js';
+import { itIf, type SuiteContext } from './context.js';
 import { makeRun, makeTask, makeWait } from './fixtures.js';
+import { interruptMigration } from './migrations.js';
 import { rawEntries } from './snapshot.js';
 
 const DAY = 86_400_000;
@@ -106,15 +107,7 @@ async function interruptedAt14(ctx: SuiteContext): Promise<{ runs: Run[]; interr
   const store = await ctx.open();
   const runs = await writeFormat1(store);
   await store.close();
-  const interrupted = await ctx.create({
-    reuse: store,
-    migrationBatchSize: 7,
-    onMigrationProgress: (p) => {
-      if (p.done >= 14) throw new Error('power cut');
-    },
-  });
-  await expectCairnError(() => interrupted.open(), 'MIGRATION_FAILED');
-  return { runs, interrupted };
+  return { runs, interrupted: await interruptMigration(ctx, store, 7, 14) };
 }
 
 export function migrationV2Tests(ctx: SuiteContext): void {

@@ -68,6 +68,27 @@ async function writeFormat0(store: Store, runs: number): Promise<string[]> {
   return ids;
 }
 
+/**
+ * Opens the data of the closed `store` again, `batchSize` records a batch, and stops the
+ * migration once `stopAt` records are done: the open fails with `MIGRATION_FAILED`.
+ */
+export async function interruptMigration(
+  ctx: SuiteContext,
+  store: Store,
+  batchSize: number,
+  stopAt: number,
+): Promise<Store> {
+  const interrupted = await ctx.create({
+    reuse: store,
+    migrationBatchSize: batchSize,
+    onMigrationProgress: (p) => {
+      if (p.done >= stopAt) throw new Error('power cut');
+    },
+  });
+  await expectCairnError(() => interrupted.open(), 'MIGRATION_FAILED');
+  return interrupted;
+}
+
 export function migrationTests(ctx: SuiteContext): void {
   const ok = ctx.supports.migrations && ctx.supports.persistence && ctx.levelBacked;
   const reason = !ctx.supports.migrations
@@ -145,14 +166,7 @@ export function migrationTests(ctx: SuiteContext): void {
     let store = await ctx.open();
     const ids = await writeFormat0(store, 12);
     await store.close();
-    const interrupted = await ctx.create({
-      reuse: store,
-      migrationBatchSize: 5,
-      onMigrationProgress: (p) => {
-        if (p.done >= 10) throw new Error('power cut');
-      },
-    });
-    await expectCairnError(() => interrupted.open(), 'MIGRATION_FAILED');
+    const interrupted = await interruptMigration(ctx, store, 5, 10);
     expect(interrupted.status).toBe('closed');
     const progress: MigrationProgress[] = [];
     store = await ctx.create({
