@@ -6,7 +6,7 @@ import {
   ftruncateSync,
   fsyncSync,
   openSync,
-  readFileSync,
+  readSync,
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
@@ -99,18 +99,30 @@ export interface LogContents {
   readonly batches: LogBatch[];
 }
 
+/** `length` bytes of a log at offset `at`, or null if it ends before them. */
+type ReadAt = (at: number, length: number) => Buffer | null;
+
+function bufferReader(bytes: Uint8Array): ReadAt {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return (at, length) => (at + length <= buf.length ? buf.subarray(at, at + length) : null);
+}
+
 /** The batches of a whole log file's bytes (see the layout above). */
 export function decodeLog(bytes: Uint8Array): LogContents {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < FILE_HEADER || buf.readUInt32LE(0) !== FILE_MAGIC) {
-    return { base: undefined, batches: decodeRecords(buf) };
+  return readLog(bufferReader(bytes));
+}
+
+function readLog(read: ReadAt): LogContents {
+  const header = read(0, FILE_HEADER);
+  if (header === null || header.readUInt32LE(0) !== FILE_MAGIC) {
+    return { base: undefined, batches: readRecords(read, 0) };
   }
-  const base = buf.readDoubleLE(8);
-  if (crc32(buf.subarray(8, FILE_HEADER)) !== buf.readUInt32LE(4) || !Number.isSafeInteger(base)) {
+  const base = header.readDoubleLE(8);
+  if (crc32(header.subarray(8)) !== header.readUInt32LE(4) || !Number.isSafeInteger(base)) {
     // A header torn while the log was started again: LevelDB had every batch by then.
     return { base: undefined, batches: [] };
   }
-  return { base, batches: decodeRecords(buf.subarray(FILE_HEADER), base) };
+  return { base, batches: readRecords(read, FILE_HEADER, base) };
 }
 
 /**
@@ -118,21 +130,23 @@ export function decodeLog(bytes: Uint8Array): LogContents {
  * that follow it in sequence.
  */
 export function decodeRecords(bytes: Uint8Array, base?: number): LogBatch[] {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return readRecords(bufferReader(bytes), 0, base);
+}
+
+function readRecords(read: ReadAt, start: number, base?: number): LogBatch[] {
   const batches: LogBatch[] = [];
-  let at = 0;
-  while (at + HEADER <= buf.length) {
-    if (buf.readUInt32LE(at) !== MAGIC) break;
-    const length = buf.readUInt32LE(at + 4);
-    const end = at + HEADER + length;
-    if (end > buf.length) break;
-    const payload = buf.subarray(at + HEADER, end);
-    if (crc32(payload) !== buf.readUInt32LE(at + 8)) break;
+  let at = start;
+  for (;;) {
+    const header = read(at, HEADER);
+    if (header === null || header.readUInt32LE(0) !== MAGIC) break;
+    const length = header.readUInt32LE(4);
+    const payload = read(at + HEADER, length);
+    if (payload === null || crc32(payload) !== header.readUInt32LE(8)) break;
     const batch = toBatch(payload);
     if (batch === null) break;
     if (base !== undefined && batch.seq !== base + batches.length + 1) break;
     batches.push(batch);
-    at = end;
+    at += HEADER + length;
   }
   return batches;
 }
@@ -158,7 +172,7 @@ function toBatch(payload: Uint8Array): LogBatch | null {
 /** The log file, open for writing. */
 export class ProcessLog {
   readonly #fd: number;
-  /** Where the next record goes, and the file's size. */
+  /** Where the next record goes, and the bytes the file has. */
   #end = FILE_HEADER;
   #allocated: number;
 
@@ -195,14 +209,31 @@ export class ProcessLog {
 
   /** The batches in the log at `file` (none if there is no file). */
   static read(file: string): LogContents {
-    let bytes: Buffer;
+    let fd: number;
     try {
-      bytes = readFileSync(file);
+      fd = openSync(file, 'r');
     } catch (error) {
       if ((error as { code?: unknown }).code === 'ENOENT') return { base: undefined, batches: [] };
       throw error;
     }
-    return decodeLog(bytes);
+    // Record by record: the file is usually megabytes of old records and zeros behind a few
+    // new ones, which need not all be in memory.
+    try {
+      const size = fstatSync(fd).size;
+      return readLog((at, length) => {
+        if (at + length > size) return null;
+        const bytes = Buffer.allocUnsafe(length);
+        let done = 0;
+        while (done < length) {
+          const n = readSync(fd, bytes, done, length - done, at + done);
+          if (n === 0) return null;
+          done += n;
+        }
+        return bytes;
+      });
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Bytes in use: the header and the records since the log was last started. */

@@ -297,6 +297,17 @@ describe('ProcessLog on a file', () => {
     expect(plain(ProcessLog.read(file).batches)).toEqual(plain(batches.slice(0, 2)));
   });
 
+  it('reads a file record by record: a length past the end of the file stops it, without reading that much', () => {
+    const batches = after(0, 2);
+    const record = encodeRecord({ seq: 3, entries: [] });
+    record.writeUInt32LE(0xffff_fff0, 4);
+    writeFileSync(file, Buffer.concat([encodeFileHeader(0), concat(batches), record]));
+    const read = ProcessLog.read(file);
+    expect(read.base).toBe(0);
+    expect(plain(read.batches)).toEqual(plain(batches));
+    expect(plain(decodeLog(readFileSync(file)).batches)).toEqual(plain(batches));
+  });
+
   it('a record cut short by a failed write is written over by the next append', () => {
     const log = ProcessLog.start(file, 0);
     try {
