@@ -73,10 +73,15 @@ const APPLIED_SEQ_KEY = metaKey('appliedSeq');
 /** Past this size, the store's log starts again before it grows further (every batch applied first). */
 const MAX_LOG_BYTES = 16 * 1024 * 1024;
 /**
- * In `strict` durability, synced batches reach LevelDB at most this long after their sync, and a
- * batch of soft writes is synced at most this long after it is logged.
+ * In `strict` durability, synced batches reach LevelDB at most this long after their sync (or
+ * at once when something reads, or once `APPLY_AT_BATCHES` are waiting). Each write to LevelDB
+ * costs the event loop a round trip to the thread pool, so fewer, larger ones leave more of it
+ * to the workflows.
  */
-const APPLY_AFTER_MS = 1;
+const APPLY_AFTER_MS = 10;
+export const APPLY_AT_BATCHES = 512;
+/** In `strict` durability, a batch of soft writes is synced at most this long after it is logged. */
+const SOFT_SYNC_AFTER_MS = 1;
 /** A writer acknowledged at once by the log (`process`) lets the event loop turn at least this often. */
 const YIELD_EVERY_MS = 1;
 const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
@@ -133,6 +138,8 @@ export abstract class LevelBackedStore extends Store {
   #log: ProcessLog | null = null;
   /** A timer that sends logged batches on to LevelDB (`strict`, see #catchUp). */
   #applyTimer: NodeJS.Timeout | null = null;
+  /** Whether that timer is the shorter one, for soft writes no sync covers yet. */
+  #applyTimerSoft = false;
   /** The last batch appended to the log, and the last one LevelDB has. */
   #logged = 0;
   #applied = 0;
@@ -391,9 +398,9 @@ export abstract class LevelBackedStore extends Store {
    * The batch is acknowledged once the log has it: in `process` durability when the
    * synchronous write returns, in `strict` durability (`sync`) once it is synced too. It goes to
    * LevelDB behind it, with the batches logged meanwhile: at once in `process` durability, and
-   * in `strict` durability within a millisecond or as soon as something reads. LevelDB's own
-   * write is not synced (the log is), so it costs no second sync; applying a millisecond's
-   * batches together spares the event loop a wake-up per batch while a writer waits on syncs.
+   * in `strict` durability within `APPLY_AFTER_MS` or as soon as something reads. LevelDB's own
+   * write is not synced (the log is), so it costs no second sync; applying many batches
+   * together spares the event loop a round trip per batch while a writer waits on syncs.
    */
   #logBatch(
     log: ProcessLog,
@@ -433,7 +440,7 @@ export abstract class LevelBackedStore extends Store {
   }
 
   /**
-   * Syncs the log; the batches it then has on the disk go to LevelDB within a millisecond (or
+   * Syncs the log; the batches it then has on the disk go to LevelDB within `APPLY_AFTER_MS` (or
    * at once if something waits to read). A sync covers every record written before it
    * started, so syncs that end out of order still release the batches in order.
    */
@@ -445,8 +452,9 @@ export abstract class LevelBackedStore extends Store {
         let n = 0;
         while (n < this.#unsynced.length && this.#unsynced[n]!.seq <= upTo) n++;
         if (n > 0) this.#toApply.push(...this.#unsynced.splice(0, n));
-        if (this.#appliedWaiters.length > 0) this.#apply();
-        else this.#catchUpLater();
+        if (this.#appliedWaiters.length > 0 || this.#toApply.length >= APPLY_AT_BATCHES) {
+          this.#apply();
+        } else this.#catchUpLater();
       },
       (cause: unknown) => {
         // Whether the batch is on the disk is unknown, and so is everything logged after it:
@@ -471,8 +479,18 @@ export abstract class LevelBackedStore extends Store {
     log.restart(this.#applied);
   }
 
+  /** Sets the timer of #catchUp: the shorter one while soft writes wait for a sync. */
   #catchUpLater(): void {
-    this.#applyTimer ??= setTimeout(() => this.#catchUp(), APPLY_AFTER_MS);
+    const soft = this.#syncing < this.#logged && this.#unsynced.length > 0;
+    if (this.#applyTimer !== null) {
+      if (!soft || this.#applyTimerSoft) return;
+      clearTimeout(this.#applyTimer);
+    }
+    this.#applyTimerSoft = soft;
+    this.#applyTimer = setTimeout(
+      () => this.#catchUp(),
+      soft ? SOFT_SYNC_AFTER_MS : APPLY_AFTER_MS,
+    );
   }
 
   /**

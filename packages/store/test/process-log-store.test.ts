@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encode } from '../src/codec.js';
 import { faults } from '../src/faults.js';
 import { ClassicLevel } from 'classic-level';
@@ -15,6 +15,7 @@ import {
   type Task,
 } from '../src/index.js';
 import { metaKey, runKey, taskKey } from '../src/keys.js';
+import { APPLY_AT_BATCHES } from '../src/level-store.js';
 import { FILE_HEADER, ProcessLog, encodeRecord, type LogBatch } from '../src/process-log.js';
 import { makeRun, makeTask } from '../src/suite/fixtures.js';
 
@@ -80,6 +81,15 @@ function holdBatches(store: LevelStore, fail = false): () => void {
     db.batch = original;
     release();
   };
+}
+
+/** Waits (polling, up to 5 s) until `condition` holds. */
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error('the condition never held');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /** The batches the log at `path` holds. */
@@ -408,6 +418,48 @@ describe('a LevelStore in strict durability', () => {
     await closeStore(store);
     const reopened = await openStore(path, 'strict');
     expect(await reopened.listTasks(run.id)).toHaveLength(3);
+  });
+
+  it('with nothing reading, a soft batch is synced and synced batches reach LevelDB on their own', async () => {
+    const { store, run } = await storeWithRun('strict');
+    const db = store.level;
+    let syncs = 0;
+    faults.arm('log.sync', () => void syncs++);
+    try {
+      const soft = makeTask(run, { taskId: 'soft', status: 'running' });
+      await store.checkpoint({ tasks: [soft] }, { durable: false });
+      await until(() => syncs === 1);
+      await until(async () => (await db.get(taskKey(run.id, 'soft'))) !== undefined);
+      const durable = makeTask(run, { taskId: 'durable' });
+      await store[TRUSTED_CHECKPOINT]({ tasks: [durable] }, true);
+      await until(async () => (await db.get(taskKey(run.id, 'durable'))) !== undefined);
+      expect(syncs).toBe(2);
+    } finally {
+      faults.disarm('log.sync');
+    }
+  });
+
+  it(`sends synced batches to LevelDB at once when ${APPLY_AT_BATCHES} are waiting, without their timer`, async () => {
+    const { store, run } = await storeWithRun('strict');
+    const db = store.level;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      for (let i = 0; i < APPLY_AT_BATCHES - 1; i++) {
+        await store[TRUSTED_CHECKPOINT](
+          { tasks: [makeTask(run, { taskId: `t${i}`, seq: i })] },
+          true,
+        );
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await db.get(taskKey(run.id, 't0'))).toBeUndefined();
+      const last = `t${APPLY_AT_BATCHES - 1}`;
+      await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: last })] }, true);
+      await until(async () => (await db.get(taskKey(run.id, last))) !== undefined);
+      expect(await db.get(taskKey(run.id, 't0'))).toBeDefined();
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await store.listTasks(run.id)).toHaveLength(APPLY_AT_BATCHES);
   });
 
   it('a log sync that fails is WRITE_FAILED and stops the store; reopening applies what the log has', async () => {
