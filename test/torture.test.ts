@@ -41,9 +41,9 @@ import {
  * process. At the end: every run ended as expected, every decision delivered with its payload,
  * one child run per child task, retried steps retried.
  *
- * The scenario runs twice, once per durability of the store: 'strict' (every acknowledged
- * batch is synced to LevelDB) and 'process' (a batch is acknowledged once the process log,
- * CAIRN-LOG, has it, and reaches LevelDB behind; the next open replays what LevelDB lacks).
+ * The scenario runs twice, once per durability of the store. In both a batch is acknowledged
+ * once the store's log, CAIRN-LOG, has it (in 'strict' synced, in 'process' written), and
+ * reaches LevelDB behind; the next open replays what LevelDB lacks.
  * The child gets the durability through CAIRN_TORTURE_DURABILITY, and the driver reopens the
  * store with the same one. The ledger checks both the same way. The 'process' run does half
  * the kills and half the runs of the 'strict' one.

@@ -31,7 +31,7 @@ import {
 } from './keys.js';
 import { migrate, type LevelDb, type Migration, type MigrationProgress } from './migrations.js';
 import { resolveStorePath } from './paths.js';
-import { ProcessLog, type LogBatch } from './process-log.js';
+import { StoreLog, type LogBatch } from './store-log.js';
 import { IdSchema, LogLineSchema, TERMINAL_STATUSES } from './records.js';
 import type { LogInput, LogLine, Run, RunStatus, Task, Timer } from './records.js';
 import type { DeleteCounts } from './retention.js';
@@ -68,7 +68,7 @@ const MAX_USAGE_WRITES = 10_000;
 const SYNC = { sync: true } as object;
 const NO_SYNC = { sync: false } as object;
 const LOG_SEQ_KEY = metaKey('logSeq');
-/** The last batch of the process log that LevelDB has (see process-log.ts). */
+/** The last batch of the store's log that LevelDB has (see store-log.ts). */
 const APPLIED_SEQ_KEY = metaKey('appliedSeq');
 /** Past this size, the store's log starts again before it grows further (every batch applied first). */
 const MAX_LOG_BYTES = 16 * 1024 * 1024;
@@ -134,8 +134,8 @@ export abstract class LevelBackedStore extends Store {
   readonly durability: Durability;
   #db: LevelDb | null = null;
   #committer: GroupCommitter | null = null;
-  /** On disk: the log that acknowledges batches (process-log.ts). */
-  #log: ProcessLog | null = null;
+  /** On disk: the log that acknowledges batches (store-log.ts). */
+  #log: StoreLog | null = null;
   /** A timer that sends logged batches on to LevelDB (`strict`, see #catchUp). */
   #applyTimer: NodeJS.Timeout | null = null;
   /** Whether that timer is the shorter one, for soft writes no sync covers yet. */
@@ -180,7 +180,7 @@ export abstract class LevelBackedStore extends Store {
   protected abstract _createDb(): LevelDb;
 
   /**
-   * The file of the store's log (process-log.ts), or null for a backend without one, which
+   * The file of the store's log (store-log.ts), or null for a backend without one, which
    * writes straight to its database.
    */
   protected _logFile(): string | null {
@@ -241,9 +241,9 @@ export abstract class LevelBackedStore extends Store {
     this.#appliedWaiters = [];
     this.#applyError = null;
     const logFile = this._logFile();
-    let log: ProcessLog | null = null;
+    let log: StoreLog | null = null;
     try {
-      if (logFile !== null) log = ProcessLog.start(logFile, await this.#replayLog(db, logFile));
+      if (logFile !== null) log = StoreLog.start(logFile, await this.#replayLog(db, logFile));
     } catch (error) {
       await db.close();
       throw error instanceof CairnError ? error : this.#logError(logFile!, error);
@@ -291,7 +291,7 @@ export abstract class LevelBackedStore extends Store {
       });
     }
     let last = value;
-    const { base, batches } = ProcessLog.read(file);
+    const { base, batches } = StoreLog.read(file);
     let todo: LogBatch[] = batches;
     if (base === undefined) {
       todo = [];
@@ -314,7 +314,7 @@ export abstract class LevelBackedStore extends Store {
   #logError(file: string, cause: unknown): CairnError {
     return new CairnError(
       'STORE_OPEN_FAILED',
-      `The store's process log at ${file} could not be read, applied or opened`,
+      `The store's log at ${file} could not be read, applied or opened`,
       { cause, details: { location: this.location ?? 'memory', file } },
     );
   }
@@ -402,11 +402,7 @@ export abstract class LevelBackedStore extends Store {
    * write is not synced (the log is), so it costs no second sync; applying many batches
    * together spares the event loop a round trip per batch while a writer waits on syncs.
    */
-  #logBatch(
-    log: ProcessLog,
-    entries: ReadonlyMap<string, WriteValue>,
-    sync: boolean,
-  ): Promise<void> {
+  #logBatch(log: StoreLog, entries: ReadonlyMap<string, WriteValue>, sync: boolean): Promise<void> {
     if (this.#applyError) return Promise.reject(this.#applyError);
     if (log.size >= MAX_LOG_BYTES) {
       // Started again once LevelDB has everything in it, synced, before it grows further.
@@ -444,7 +440,7 @@ export abstract class LevelBackedStore extends Store {
    * at once if something waits to read). A sync covers every record written before it
    * started, so syncs that end out of order still release the batches in order.
    */
-  #syncLog(log: ProcessLog): Promise<void> {
+  #syncLog(log: StoreLog): Promise<void> {
     const upTo = this.#logged;
     this.#syncing = upTo;
     return log.sync().then(
@@ -471,7 +467,7 @@ export abstract class LevelBackedStore extends Store {
   }
 
   /** LevelDB has every logged batch, synced: the log can start again after the last one. */
-  async #restartLog(log: ProcessLog): Promise<void> {
+  async #restartLog(log: StoreLog): Promise<void> {
     await this.level.batch(
       [{ type: 'put', key: APPLIED_SEQ_KEY, value: encode(this.#applied) }],
       SYNC,

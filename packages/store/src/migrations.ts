@@ -108,7 +108,7 @@ const v0ToV1: Migration = {
 };
 
 /**
- * Format 3 adds the process log (`CAIRN-LOG`, process-log.ts) in front of LevelDB in `process`
+ * Format 3 adds the store's log (`CAIRN-LOG`, store-log.ts) in front of LevelDB in `process`
  * durability, and `meta/appliedSeq`. No record changes: the step only stamps the store, so that
  * a version of Cairn that knows nothing of the log refuses it (`STORE_TOO_NEW`) instead of
  * opening it and missing the batches only the log has.
@@ -116,7 +116,7 @@ const v0ToV1: Migration = {
 const v2ToV3: Migration = {
   from: 2,
   to: 3,
-  description: 'the process log in front of LevelDB (no record changes)',
+  description: "the store's log in front of LevelDB (no record changes)",
   async run() {},
 };
 

@@ -23,7 +23,7 @@ storeSuite({
   supports: new LevelStore({ path: tmpdir() }).supports,
 });
 
-describe('in process durability (writes acknowledged by the process log)', () => {
+describe("in process durability (writes acknowledged by the store's log)", () => {
   storeSuite({
     factory: ({ reuse, ...options } = {}) => {
       if (reuse !== undefined)

@@ -17,7 +17,7 @@ export function failBatches(store: Store): () => void {
   const injected = (): Error =>
     Object.assign(new Error('Injected write failure'), { code: 'LEVEL_IO_ERROR' });
   if (store.writesThroughLog) {
-    // A batch is written when the process log appends it: that append fails.
+    // A batch is written when the store's log appends it: that append fails.
     faults.arm('log.append', 'throw', { error: injected });
     return () => faults.disarm('log.append');
   }

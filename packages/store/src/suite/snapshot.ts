@@ -88,7 +88,7 @@ export async function snapshot(
 
 /**
  * Every key and value of a `LevelBackedStore`, as `key=hex` lines; null for other backends.
- * Every acknowledged write is in (see `settled()`); the process log's bookkeeping is left out
+ * Every acknowledged write is in (see `settled()`); the store's log's bookkeeping is left out
  * (`meta/appliedSeq` counts the log's batches, a write that changes nothing included).
  */
 export async function rawEntries(store: Store): Promise<string[] | null> {

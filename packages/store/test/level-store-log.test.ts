@@ -1,4 +1,4 @@
-/** A LevelStore in `process` durability: its process log, replay on open, and its failures. */
+/** A LevelStore's log (`CAIRN-LOG`) in both durabilities: acknowledgement, replay on open, and its failures. */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import {
 } from '../src/index.js';
 import { metaKey, runKey, taskKey } from '../src/keys.js';
 import { APPLY_AT_BATCHES } from '../src/level-store.js';
-import { FILE_HEADER, ProcessLog, encodeRecord, type LogBatch } from '../src/process-log.js';
+import { FILE_HEADER, StoreLog, encodeRecord, type LogBatch } from '../src/store-log.js';
 import { makeRun, makeTask } from '../src/suite/fixtures.js';
 
 const dirs: string[] = [];
@@ -28,7 +28,7 @@ afterEach(async () => {
 });
 
 function tempPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cairn-process-log-'));
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-store-log-'));
   dirs.push(dir);
   return dir;
 }
@@ -93,7 +93,7 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
 }
 
 /** The batches the log at `path` holds. */
-const logged = (path: string): LogBatch[] => ProcessLog.read(logFile(path)).batches;
+const logged = (path: string): LogBatch[] => StoreLog.read(logFile(path)).batches;
 
 /** The raw entries a checkpoint of `run` and `task` writes (as the store would). */
 function recordBatch(seq: number, run: Run, task: Task): LogBatch {
@@ -156,7 +156,7 @@ describe('a LevelStore in process durability', () => {
     expect((await reopened.listTasks(run.id)).map((t) => t.taskId)).toEqual(['a', 'b']);
     expect(logged(path)).toEqual([]);
     await closeStore(reopened);
-    // Applied once: the next process-log batch follows on from seq 3.
+    // Applied once: the next logged batch follows on from seq 3.
     const next = await openStore(path, 'process');
     await next.checkpoint({ runs: [done] });
     await closeStore(next);
@@ -208,7 +208,7 @@ describe('a LevelStore in process durability', () => {
     }
     // 16 MiB, the record that crossed it, and the megabyte the file grows ahead.
     expect(statSync(logFile(path)).size).toBeLessThan(19 * 1024 * 1024);
-    expect(ProcessLog.read(logFile(path)).base).toBeGreaterThan(0);
+    expect(StoreLog.read(logFile(path)).base).toBeGreaterThan(0);
     expect(await store.listTasks(run.id)).toHaveLength(24);
     await closeStore(store);
     const reopened = await openStore(path, 'process');
@@ -323,7 +323,7 @@ describe('a LevelStore in process durability', () => {
     expect((await store.verify()).ok).toBe(true);
   });
 
-  it('needs format 3: Cairn without the process log refuses it; a format-2 store is only restamped', async () => {
+  it("needs format 3: Cairn without the store's log refuses it; a format-2 store is only restamped", async () => {
     const { path, store } = await storeWithRun();
     expect(store.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
     await closeStore(store);
@@ -492,8 +492,8 @@ describe('a LevelStore in strict durability', () => {
     // As a power cut can leave it: LevelDB kept batch 2 (unsynced) and lost batch 1.
     const done: Run = { ...run, status: 'completed', endedAt: run.createdAt + 5 };
     const first = makeTask(run, { taskId: 'a', seq: 0 });
-    const { base } = ProcessLog.read(logFile(path));
-    const log = ProcessLog.start(logFile(path), base!);
+    const { base } = StoreLog.read(logFile(path));
+    const log = StoreLog.start(logFile(path), base!);
     log.append(recordBatch(base! + 1, run, first));
     log.append(recordBatch(base! + 2, done, makeTask(run, { taskId: 'b', seq: 1 })));
     log.close();

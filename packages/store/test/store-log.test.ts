@@ -6,14 +6,14 @@ import { encode } from '../src/codec.js';
 import { faults } from '../src/faults.js';
 import {
   FILE_HEADER,
-  ProcessLog,
+  StoreLog,
   crc32,
   decodeLog,
   decodeRecords,
   encodeFileHeader,
   encodeRecord,
   type LogBatch,
-} from '../src/process-log.js';
+} from '../src/store-log.js';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
@@ -195,7 +195,7 @@ describe('decodeRecords on damaged logs', () => {
   });
 });
 
-describe('ProcessLog on a file', () => {
+describe('StoreLog on a file', () => {
   let dir: string;
   let file: string;
   /** Batches numbered after `base`, with BATCHES' entries. */
@@ -206,7 +206,7 @@ describe('ProcessLog on a file', () => {
     }));
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'cairn-process-log-'));
+    dir = mkdtempSync(join(tmpdir(), 'cairn-store-log-'));
     file = join(dir, 'CAIRN-LOG');
   });
 
@@ -215,16 +215,16 @@ describe('ProcessLog on a file', () => {
   });
 
   it('reads a missing file as no batches', () => {
-    expect(ProcessLog.read(file)).toEqual({ base: undefined, batches: [] });
-    expect(ProcessLog.read(join(dir, 'no', 'such', 'dir', 'CAIRN-LOG')).batches).toEqual([]);
+    expect(StoreLog.read(file)).toEqual({ base: undefined, batches: [] });
+    expect(StoreLog.read(join(dir, 'no', 'such', 'dir', 'CAIRN-LOG')).batches).toEqual([]);
   });
 
   it('throws reading a path that is not a file', () => {
-    expect(() => ProcessLog.read(dir)).toThrow();
+    expect(() => StoreLog.read(dir)).toThrow();
   });
 
   it('starts with a header naming its base, appends batches after it and reads them back', () => {
-    const log = ProcessLog.start(file, 41);
+    const log = StoreLog.start(file, 41);
     const batches = after(41, 4);
     try {
       expect(log.size).toBe(FILE_HEADER);
@@ -236,7 +236,7 @@ describe('ProcessLog on a file', () => {
         expect(log.size).toBe(expected);
       }
       // Readable while still open: each append is in the file once it returns.
-      const read = ProcessLog.read(file);
+      const read = StoreLog.read(file);
       expect(read.base).toBe(41);
       expect(plain(read.batches)).toEqual(plain(batches));
       // The file grows ahead of the records (a megabyte at a time), zeros after them.
@@ -244,11 +244,11 @@ describe('ProcessLog on a file', () => {
     } finally {
       log.close();
     }
-    expect(plain(ProcessLog.read(file).batches)).toEqual(plain(batches));
+    expect(plain(StoreLog.read(file).batches)).toEqual(plain(batches));
   });
 
   it('reads only records that follow the base in sequence', () => {
-    const log = ProcessLog.start(file, 10);
+    const log = StoreLog.start(file, 10);
     try {
       log.append(after(10, 1)[0]!);
       log.append({ seq: 13, entries: [] });
@@ -256,36 +256,36 @@ describe('ProcessLog on a file', () => {
     } finally {
       log.close();
     }
-    expect(ProcessLog.read(file).batches.map((b) => b.seq)).toEqual([11]);
-    const wrongStart = ProcessLog.start(file, 10);
+    expect(StoreLog.read(file).batches.map((b) => b.seq)).toEqual([11]);
+    const wrongStart = StoreLog.start(file, 10);
     wrongStart.append({ seq: 12, entries: [] });
     wrongStart.close();
-    expect(ProcessLog.read(file)).toEqual({ base: 10, batches: [] });
+    expect(StoreLog.read(file)).toEqual({ base: 10, batches: [] });
   });
 
   it('started again, reads none of the old records, even those its new records do not cover', () => {
-    const log = ProcessLog.start(file, 0);
+    const log = StoreLog.start(file, 0);
     try {
       for (const batch of after(0, 6)) log.append(batch);
       log.restart(6);
       expect(log.size).toBe(FILE_HEADER);
-      expect(ProcessLog.read(file)).toEqual({ base: 6, batches: [] });
+      expect(StoreLog.read(file)).toEqual({ base: 6, batches: [] });
       const fresh = after(6, 2);
       for (const batch of fresh) log.append(batch);
       // The old records 3 to 6 are still in the file, behind the new ones.
-      const read = ProcessLog.read(file);
+      const read = StoreLog.read(file);
       expect(read.base).toBe(6);
       expect(plain(read.batches)).toEqual(plain(fresh));
     } finally {
       log.close();
     }
     // Opening it again starts it again as well.
-    ProcessLog.start(file, 8).close();
-    expect(ProcessLog.read(file)).toEqual({ base: 8, batches: [] });
+    StoreLog.start(file, 8).close();
+    expect(StoreLog.read(file)).toEqual({ base: 8, batches: [] });
   });
 
   it('reads the complete batches of a file whose last append was cut short', () => {
-    const log = ProcessLog.start(file, 0);
+    const log = StoreLog.start(file, 0);
     const batches = after(0, 3);
     log.append(batches[0]!);
     log.append(batches[1]!);
@@ -294,7 +294,7 @@ describe('ProcessLog on a file', () => {
     const bytes = readFileSync(file);
     encodeRecord(batches[2]!).subarray(0, 20).copy(bytes, end);
     writeFileSync(file, bytes);
-    expect(plain(ProcessLog.read(file).batches)).toEqual(plain(batches.slice(0, 2)));
+    expect(plain(StoreLog.read(file).batches)).toEqual(plain(batches.slice(0, 2)));
   });
 
   it('reads a file record by record: a length past the end of the file stops it, without reading that much', () => {
@@ -302,20 +302,20 @@ describe('ProcessLog on a file', () => {
     const record = encodeRecord({ seq: 3, entries: [] });
     record.writeUInt32LE(0xffff_fff0, 4);
     writeFileSync(file, Buffer.concat([encodeFileHeader(0), concat(batches), record]));
-    const read = ProcessLog.read(file);
+    const read = StoreLog.read(file);
     expect(read.base).toBe(0);
     expect(plain(read.batches)).toEqual(plain(batches));
     expect(plain(decodeLog(readFileSync(file)).batches)).toEqual(plain(batches));
   });
 
   it('a record cut short by a failed write is written over by the next append', () => {
-    const log = ProcessLog.start(file, 0);
+    const log = StoreLog.start(file, 0);
     try {
       faults.arm('log.append', 'throw');
       expect(() => log.append(after(0, 1)[0]!)).toThrow();
       faults.disarm('log.append');
       log.append(after(0, 1)[0]!);
-      expect(ProcessLog.read(file).batches.map((b) => b.seq)).toEqual([1]);
+      expect(StoreLog.read(file).batches.map((b) => b.seq)).toEqual([1]);
     } finally {
       faults.disarm('log.append');
       log.close();
@@ -323,26 +323,26 @@ describe('ProcessLog on a file', () => {
   });
 
   it('a torn header reads as no batches; garbage or a format-3 log reads as records without a base', () => {
-    const log = ProcessLog.start(file, 5);
+    const log = StoreLog.start(file, 5);
     log.append(after(5, 1)[0]!);
     log.close();
     const bytes = readFileSync(file);
     bytes[9] = bytes[9]! ^ 0xff;
     writeFileSync(file, bytes);
-    expect(ProcessLog.read(file)).toEqual({ base: undefined, batches: [] });
+    expect(StoreLog.read(file)).toEqual({ base: undefined, batches: [] });
     writeFileSync(file, Buffer.from('garbage that is long enough for a header'));
-    expect(ProcessLog.read(file)).toEqual({ base: undefined, batches: [] });
+    expect(StoreLog.read(file)).toEqual({ base: undefined, batches: [] });
     writeFileSync(file, concat(BATCHES.slice(0, 2)));
-    const old = ProcessLog.read(file);
+    const old = StoreLog.read(file);
     expect(old.base).toBeUndefined();
     expect(plain(old.batches)).toEqual(plain(BATCHES.slice(0, 2)));
     // Started again, a format-3 log is a log with a header.
-    ProcessLog.start(file, 2).close();
-    expect(ProcessLog.read(file)).toEqual({ base: 2, batches: [] });
+    StoreLog.start(file, 2).close();
+    expect(StoreLog.read(file)).toEqual({ base: 2, batches: [] });
   });
 
   it('sync() resolves once the file is synced, and rejects when the sync fails', async () => {
-    const log = ProcessLog.start(file, 0);
+    const log = StoreLog.start(file, 0);
     try {
       log.append(after(0, 1)[0]!);
       await expect(log.sync()).resolves.toBeUndefined();
@@ -355,7 +355,7 @@ describe('ProcessLog on a file', () => {
   });
 
   it('closes its descriptor: a second close throws', () => {
-    const log = ProcessLog.start(file, 0);
+    const log = StoreLog.start(file, 0);
     log.close();
     expect(() => log.close()).toThrow();
   });
@@ -395,7 +395,7 @@ describe('crc32', () => {
       return { ...actual, crc32: undefined, default: { ...actual, crc32: undefined } };
     });
     try {
-      const fallback = await import('../src/process-log.js');
+      const fallback = await import('../src/store-log.js');
       expect(fallback.crcIsNative).toBe(false);
       expect(fallback.crc32(ascii('123456789'))).toBe(0xcbf43926);
       expect(fallback.crc32(new Uint8Array(0))).toBe(0);

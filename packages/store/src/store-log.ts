@@ -170,7 +170,7 @@ function toBatch(payload: Uint8Array): LogBatch | null {
 }
 
 /** The log file, open for writing. */
-export class ProcessLog {
+export class StoreLog {
   readonly #fd: number;
   /** Where the next record goes, and the bytes the file has. */
   #end = FILE_HEADER;
@@ -185,7 +185,7 @@ export class ProcessLog {
    * Opens the log at `file` (creating it) and starts it again after `base`: whatever it held
    * is no longer read. Call it once LevelDB has every batch the log held, synced.
    */
-  static start(file: string, base: number): ProcessLog {
+  static start(file: string, base: number): StoreLog {
     let fd: number;
     let created = false;
     try {
@@ -195,7 +195,7 @@ export class ProcessLog {
       fd = openSync(file, 'w+');
       created = true;
     }
-    const log = new ProcessLog(fd, 0);
+    const log = new StoreLog(fd, 0);
     try {
       log.#allocated = fstatSync(fd).size;
       log.restart(base);
