@@ -426,7 +426,7 @@ export class Engine {
     if (typeof options.limit === 'number' && options.limit > MAX_LIMIT) {
       throw new CairnError('INVALID_ARGUMENT', `options.limit must be at most ${MAX_LIMIT}`);
     }
-    return listWaitingTasks(this.#store, options);
+    return listWaitingTasks(this.#store, options, 'options');
   }
 
   // --- operating on runs (operations.ts) ---------------------------------------------------

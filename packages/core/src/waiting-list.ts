@@ -25,15 +25,17 @@ export interface WaitingQuery {
 export async function listWaitingTasks(
   store: Store,
   query: WaitingQuery = {},
+  /** What errors call `query` (the engine's parameter is `options`). */
+  name = 'query',
 ): Promise<Page<WaitingTask>> {
   if (!(store instanceof Store)) throw typeError('store must be a Store');
-  if (typeof query !== 'object' || query === null) throw typeError('query must be an object');
-  if (query.namespace !== undefined) checkId('query.namespace', query.namespace);
-  if (query.workflow !== undefined) checkId('query.workflow', query.workflow);
+  if (typeof query !== 'object' || query === null) throw typeError(`${name} must be an object`);
+  if (query.namespace !== undefined) checkId(`${name}.namespace`, query.namespace);
+  if (query.workflow !== undefined) checkId(`${name}.workflow`, query.workflow);
   const limit = query.limit ?? 100;
-  if (typeof limit !== 'number') throw typeError('query.limit must be a number');
+  if (typeof limit !== 'number') throw typeError(`${name}.limit must be a number`);
   if (!Number.isInteger(limit) || limit < 1) {
-    throw new CairnError('INVALID_ARGUMENT', 'query.limit must be a whole number from 1');
+    throw new CairnError('INVALID_ARGUMENT', `${name}.limit must be a whole number from 1`);
   }
   const items: WaitingTask[] = [];
   const corrupt: Page<WaitingTask>['corrupt'] = [];

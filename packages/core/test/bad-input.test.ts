@@ -436,6 +436,13 @@ describe('listRuns() and listWaiting()', () => {
   it.each(cases)('refuses %s', async (_l, fn, code, type) => {
     await refused(fn, code, type);
   });
+
+  it('names the parameter each call has: options for the engine, query for listWaitingTasks', async () => {
+    await expect(engine.listWaiting({ limit: 0 })).rejects.toThrow(/^options\.limit /);
+    await expect(engine.listWaiting({ limit: '5' as never })).rejects.toThrow(/^options\.limit /);
+    await expect(engine.listWaiting({ workflow: '' })).rejects.toThrow(/options\.workflow/);
+    await expect(listWaitingTasks(store, { limit: 0 })).rejects.toThrow(/^query\.limit /);
+  });
 });
 
 describe('engine.resumeTask()', () => {
