@@ -472,7 +472,7 @@ export abstract class LevelBackedStore extends Store {
       [{ type: 'put', key: APPLIED_SEQ_KEY, value: encode(this.#applied) }],
       SYNC,
     );
-    log.restart(this.#applied);
+    await log.restart(this.#applied);
   }
 
   /** Sets the timer of #catchUp: the shorter one while soft writes wait for a sync. */

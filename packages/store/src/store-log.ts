@@ -198,7 +198,8 @@ export class StoreLog {
     const log = new StoreLog(fd, 0);
     try {
       log.#allocated = fstatSync(fd).size;
-      log.restart(base);
+      log.#writeHeader(base);
+      fdatasyncSync(fd);
       if (created) syncDirectory(dirname(file));
     } catch (error) {
       closeSync(fd);
@@ -274,15 +275,26 @@ export class StoreLog {
     });
   }
 
-  /** Starts the log again after `base`, synced (LevelDB must have every batch, synced). */
-  restart(base: number): void {
+  /**
+   * Starts the log again after `base` (LevelDB must have every batch, synced); resolves once
+   * the new header is synced. The sync runs on the thread pool: in `process` durability it
+   * also writes out the megabytes of records written since the log last started, which would
+   * otherwise hold the event loop for tens of milliseconds.
+   */
+  async restart(base: number): Promise<void> {
+    this.#writeHeader(base);
+    await new Promise<void>((resolve, reject) =>
+      fdatasync(this.#fd, (error) => (error ? reject(error) : resolve())),
+    );
+    this.#end = FILE_HEADER;
+  }
+
+  #writeHeader(base: number): void {
     const header = encodeFileHeader(base);
     if (writeSync(this.#fd, header, 0, FILE_HEADER, 0) !== FILE_HEADER) {
       throw new Error('The log header could not be written');
     }
     if (this.#allocated < FILE_HEADER) this.#allocated = FILE_HEADER;
-    fdatasyncSync(this.#fd);
-    this.#end = FILE_HEADER;
   }
 
   close(): void {
