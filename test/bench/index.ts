@@ -328,7 +328,7 @@ async function memory(): Promise<void> {
       '',
       `${fmt(sizes.memory)} paused on disk: ${rssPaused.toFixed(1)} MB RSS (median)`,
       `none: ${rssNone.toFixed(1)} MB; peak while opening ${peak.toFixed(1)} MB`,
-      `+${delta.toFixed(1)} MB`,
+      `${delta >= 0 ? '+' : ''}${delta.toFixed(1)} MB`,
       '≤ +30 MB',
       verdict(target),
     ],
