@@ -243,7 +243,10 @@ export abstract class LevelBackedStore extends Store {
     const logFile = this._logFile();
     let log: StoreLog | null = null;
     try {
-      if (logFile !== null) log = StoreLog.start(logFile, await this.#replayLog(db, logFile));
+      if (logFile !== null) {
+        const base = await this.#replayLog(db, logFile);
+        log = StoreLog.start(logFile, base, { fillAhead: this.durability === 'strict' });
+      }
     } catch (error) {
       await db.close();
       throw error instanceof CairnError ? error : this.#logError(logFile!, error);

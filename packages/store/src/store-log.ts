@@ -3,7 +3,6 @@ import {
   fdatasync,
   fdatasyncSync,
   fstatSync,
-  ftruncateSync,
   fsyncSync,
   openSync,
   readSync,
@@ -31,9 +30,11 @@ import type { WriteValue } from './group-commit.js';
  *
  * Starting the log again rewrites the header with a new base, once LevelDB has every batch
  * synced, and writes the next records over the old ones: a sync then writes into blocks the
- * file already has, which costs the disk far less than growing it (the file also grows a
- * megabyte at a time). An old record left behind the new ones is out of sequence, so reading
- * stops there.
+ * file already has, which costs the disk far less than one that must also give the file new
+ * blocks. In `strict` durability the log is also filled with zeros ahead of its records
+ * (`fillAhead`), so that even a new log's records are written over blocks it has. An old
+ * record left behind the new ones is out of sequence, and zeros are no record: reading stops
+ * there.
  *
  * A log written before the header existed (store format 3) is a bare run of records; it is
  * still read, and the store applies its records after `meta/appliedSeq`.
@@ -44,8 +45,23 @@ const HEADER = 12;
 const FILE_MAGIC = 0xca1f_0204;
 /** Bytes of the file header. */
 export const FILE_HEADER = 16;
-/** The file grows this many bytes at a time. */
-const GROW = 1024 * 1024;
+/**
+ * With `fillAhead`, zeros are written ahead of the records once they come within `FILL_MIN`
+ * bytes of the zeros' end: as many bytes as the file has filled so far, from `FILL_MIN` to
+ * `FILL_MAX` at a time (a log that holds little costs little).
+ */
+const FILL_MIN = 64 * 1024;
+const FILL_MAX = 1024 * 1024;
+let zeros: Buffer | null = null;
+
+export interface StoreLogOptions {
+  /**
+   * Writes zeros ahead of the records and syncs them on the thread pool, so that the sync of a
+   * record finds its blocks on the disk already (`strict` durability: here 0.16 ms for a 32 KB
+   * record instead of 0.27 ms in a new part of the file).
+   */
+  readonly fillAhead?: boolean;
+}
 
 export interface LogBatch {
   readonly seq: number;
@@ -172,20 +188,25 @@ function toBatch(payload: Uint8Array): LogBatch | null {
 /** The log file, open for writing. */
 export class StoreLog {
   readonly #fd: number;
-  /** Where the next record goes, and the bytes the file has. */
+  readonly #fillAhead: boolean;
+  /** Where the next record goes. */
   #end = FILE_HEADER;
-  #allocated: number;
+  /** The bytes of the file written so far (records, zeros): past them the file needs new blocks. */
+  #filled: number;
+  /** Why a sync of zeros written ahead failed: every later sync fails with it. */
+  #fillError: Error | null = null;
 
-  private constructor(fd: number, allocated: number) {
+  private constructor(fd: number, filled: number, options: StoreLogOptions) {
     this.#fd = fd;
-    this.#allocated = allocated;
+    this.#filled = filled;
+    this.#fillAhead = options.fillAhead === true;
   }
 
   /**
    * Opens the log at `file` (creating it) and starts it again after `base`: whatever it held
    * is no longer read. Call it once LevelDB has every batch the log held, synced.
    */
-  static start(file: string, base: number): StoreLog {
+  static start(file: string, base: number, options: StoreLogOptions = {}): StoreLog {
     let fd: number;
     let created = false;
     try {
@@ -195,9 +216,9 @@ export class StoreLog {
       fd = openSync(file, 'w+');
       created = true;
     }
-    const log = new StoreLog(fd, 0);
+    let log: StoreLog;
     try {
-      log.#allocated = fstatSync(fd).size;
+      log = new StoreLog(fd, fstatSync(fd).size, options);
       log.#writeHeader(base);
       fdatasyncSync(fd);
       if (created) syncDirectory(dirname(file));
@@ -247,19 +268,44 @@ export class StoreLog {
     faults.hit('log.append', batch);
     const record = encodeRecord(batch);
     const end = this.#end + record.length;
-    if (end > this.#allocated) {
-      this.#allocated = end + GROW;
-      ftruncateSync(this.#fd, this.#allocated);
-    }
+    if (this.#fillAhead && end + FILL_MIN > this.#filled) this.#fill(end);
     // A record cut short by a failure is written over by the next one: `#end` moves only once
     // the whole record is written.
+    this.#writeAt(record, record.length, this.#end);
+    this.#end = end;
+    if (end > this.#filled) this.#filled = end;
+  }
+
+  /**
+   * Writes zeros past everything the file has (so past every record, old or new) and syncs
+   * them on the thread pool at once, off the writers' path: the records written over them
+   * later are synced into blocks the disk has. The zeros' sync also syncs records written
+   * before it; if it fails, whether they are on the disk is unknown, so every later sync fails.
+   */
+  #fill(end: number): void {
+    const from = Math.max(this.#filled, end);
+    const length = Math.min(FILL_MAX, Math.max(FILL_MIN, this.#filled));
+    zeros ??= Buffer.alloc(FILL_MAX);
+    this.#writeAt(zeros, length, from);
+    this.#filled = from + length;
+    fdatasync(this.#fd, (error) => {
+      let failure: Error | null = error;
+      try {
+        faults.hit('log.fill-sync', this.#filled);
+      } catch (fault) {
+        failure = fault instanceof Error ? fault : new Error('The log could not be synced');
+      }
+      if (failure) this.#fillError ??= failure;
+    });
+  }
+
+  #writeAt(bytes: Uint8Array, length: number, at: number): void {
     let written = 0;
-    while (written < record.length) {
-      const n = writeSync(this.#fd, record, written, record.length - written, this.#end + written);
+    while (written < length) {
+      const n = writeSync(this.#fd, bytes, written, length - written, at + written);
       if (n === 0) throw new Error('The log accepted no bytes');
       written += n;
     }
-    this.#end = end;
   }
 
   /** Resolves once what was appended is on the disk. */
@@ -271,7 +317,11 @@ export class StoreLog {
         reject(error instanceof Error ? error : new Error(String(error)));
         return;
       }
-      fdatasync(this.#fd, (error) => (error ? reject(error) : resolve()));
+      fdatasync(this.#fd, (error) => {
+        const failure = error ?? this.#fillError;
+        if (failure) reject(failure);
+        else resolve();
+      });
     });
   }
 
@@ -294,7 +344,7 @@ export class StoreLog {
     if (writeSync(this.#fd, header, 0, FILE_HEADER, 0) !== FILE_HEADER) {
       throw new Error('The log header could not be written');
     }
-    if (this.#allocated < FILE_HEADER) this.#allocated = FILE_HEADER;
+    if (this.#filled < FILE_HEADER) this.#filled = FILE_HEADER;
   }
 
   close(): void {

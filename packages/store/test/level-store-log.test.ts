@@ -116,6 +116,9 @@ describe('a LevelStore in process durability', () => {
     const task = makeTask(run);
     await store.checkpoint({ tasks: [task] });
     expect(logged(path)).toHaveLength(2);
+    // In `process` durability nothing is synced, so no zeros are written ahead of the records.
+    const records = readFileSync(logFile(path)).length;
+    expect(records).toBeLessThan(16 * 1024);
     // Read straight after being acknowledged: every read waits for what was logged.
     expect(await store.getRun(run.id)).toEqual(run);
     expect(await store.listTasks(run.id)).toEqual([task]);
@@ -125,6 +128,9 @@ describe('a LevelStore in process durability', () => {
     const again = await openStore(path, 'strict');
     expect(again.writesThroughLog).toBe(true);
     expect(await again.listTasks(run.id)).toEqual([task]);
+    // In `strict` durability the log writes zeros ahead of its records, to sync them in place.
+    await again.checkpoint({ tasks: [makeTask(run, { taskId: 'b' })] });
+    expect(readFileSync(logFile(path)).length).toBeGreaterThanOrEqual(records + 64 * 1024);
     expect((await again.verify()).ok).toBe(true);
   });
 

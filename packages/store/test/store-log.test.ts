@@ -239,8 +239,8 @@ describe('StoreLog on a file', () => {
       const read = StoreLog.read(file);
       expect(read.base).toBe(41);
       expect(plain(read.batches)).toEqual(plain(batches));
-      // The file grows ahead of the records (a megabyte at a time), zeros after them.
-      expect(statSync(file).size).toBeGreaterThan(1024 * 1024);
+      // Without fillAhead the file ends with the last record.
+      expect(statSync(file).size).toBe(expected);
     } finally {
       log.close();
     }
@@ -353,6 +353,86 @@ describe('StoreLog on a file', () => {
       await expect(log.sync()).rejects.toThrow();
     } finally {
       faults.disarm('log.sync');
+      log.close();
+    }
+  });
+
+  it('with fillAhead, writes zeros ahead of its records, which appends write over and reads stop at', () => {
+    const log = StoreLog.start(file, 0, { fillAhead: true });
+    const big = (seq: number): LogBatch => ({
+      seq,
+      entries: [[`k${seq}`, new Uint8Array(10_000).fill(seq % 251)]],
+    });
+    const batches: LogBatch[] = [];
+    try {
+      log.append(big(1));
+      batches.push(big(1));
+      // Zeros from the end of the record on, at least 64 KB of them.
+      let bytes = readFileSync(file);
+      expect(bytes.length).toBeGreaterThanOrEqual(log.size + 64 * 1024);
+      expect(bytes.subarray(log.size).every((b) => b === 0)).toBe(true);
+      // Three megabytes of records: the zeros stay ahead of them, a megabyte at most.
+      for (let seq = 2; seq <= 300; seq++) {
+        log.append(big(seq));
+        batches.push(big(seq));
+        const size = statSync(file).size;
+        expect(size).toBeGreaterThan(log.size);
+        expect(size).toBeLessThanOrEqual(log.size + 64 * 1024 + 1024 * 1024);
+      }
+      bytes = readFileSync(file);
+      expect(bytes.subarray(log.size).every((b) => b === 0)).toBe(true);
+      expect(plain(StoreLog.read(file).batches)).toEqual(plain(batches));
+    } finally {
+      log.close();
+    }
+  });
+
+  it('with fillAhead, writes its zeros past everything the file has, never over old records', () => {
+    const big = (seq: number): LogBatch => ({
+      seq,
+      entries: [[`k${seq}`, new Uint8Array(10_000).fill(seq % 251)]],
+    });
+    // 200 KB of records written without zeros ahead (as `process` durability writes them).
+    const first = StoreLog.start(file, 0);
+    for (let seq = 1; seq <= 20; seq++) first.append(big(seq));
+    first.close();
+    const before = readFileSync(file);
+    const log = StoreLog.start(file, 20, { fillAhead: true });
+    try {
+      let seq = 21;
+      while (statSync(file).size === before.length) {
+        log.append(big(seq++));
+        expect(log.size).toBeLessThan(before.length);
+      }
+      // The zeros went after the old records; those not yet written over are as they were.
+      const now = readFileSync(file);
+      expect(now.subarray(log.size, before.length)).toEqual(before.subarray(log.size));
+      expect(now.subarray(before.length).every((b) => b === 0)).toBe(true);
+      expect(StoreLog.read(file).batches.map((b) => b.seq)).toEqual(
+        Array.from({ length: seq - 21 }, (_, i) => 21 + i),
+      );
+    } finally {
+      log.close();
+    }
+  });
+
+  it('with fillAhead, a failed sync of the zeros fails every later sync', async () => {
+    faults.arm('log.fill-sync', 'throw');
+    const log = StoreLog.start(file, 0, { fillAhead: true });
+    try {
+      log.append(after(0, 1)[0]!);
+      // The zeros' sync ends on the thread pool, some time after the append.
+      let failed = false;
+      for (let i = 0; i < 1000 && !failed; i++)
+        failed = await log.sync().then(
+          () => false,
+          () => true,
+        );
+      expect(failed).toBe(true);
+      faults.disarm('log.fill-sync');
+      await expect(log.sync()).rejects.toThrow();
+    } finally {
+      faults.disarm('log.fill-sync');
       log.close();
     }
   });
