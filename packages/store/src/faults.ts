@@ -22,6 +22,8 @@ export const FAULT_POINTS = [
   'log.append',
   /** The store's log is about to sync what was appended (throwing makes the sync fail). */
   'log.sync',
+  /** The store's log is about to write zeros ahead of its records (throwing skips them). */
+  'log.fill',
   /** A sync of zeros the store's log wrote ahead of its records ended (throwing makes it fail). */
   'log.fill-sync',
   /** A migration committed one of its batches. */

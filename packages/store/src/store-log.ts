@@ -286,7 +286,14 @@ export class StoreLog {
     const from = Math.max(this.#filled, end);
     const length = Math.min(FILL_MAX, Math.max(FILL_MIN, this.#filled));
     zeros ??= Buffer.alloc(FILL_MAX);
-    this.#writeAt(zeros, length, from);
+    try {
+      faults.hit('log.fill', from);
+      this.#writeAt(zeros, length, from);
+    } catch {
+      // Only a speed-up (e.g. a disk too full for the zeros, not for the record): the record is
+      // written all the same, and reports its own failure if it has one.
+      return;
+    }
     this.#filled = from + length;
     fdatasync(this.#fd, (error) => {
       let failure: Error | null = error;

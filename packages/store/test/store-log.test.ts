@@ -416,6 +416,24 @@ describe('StoreLog on a file', () => {
     }
   });
 
+  it('with fillAhead, zeros that cannot be written are skipped: the record is written all the same', async () => {
+    faults.arm('log.fill', 'throw');
+    const log = StoreLog.start(file, 0, { fillAhead: true });
+    try {
+      const batch = after(0, 1)[0]!;
+      log.append(batch);
+      expect(statSync(file).size).toBe(log.size);
+      await expect(log.sync()).resolves.toBeUndefined();
+      faults.disarm('log.fill');
+      log.append(after(1, 1)[0]!);
+      expect(statSync(file).size).toBeGreaterThan(log.size);
+      expect(StoreLog.read(file).batches.map((b) => b.seq)).toEqual([1, 2]);
+    } finally {
+      faults.disarm('log.fill');
+      log.close();
+    }
+  });
+
   it('with fillAhead, a failed sync of the zeros fails every later sync', async () => {
     faults.arm('log.fill-sync', 'throw');
     const log = StoreLog.start(file, 0, { fillAhead: true });
