@@ -531,7 +531,15 @@ export abstract class LevelBackedStore extends Store {
           if (w.seq <= seq) w.resolve();
           else this.#appliedWaiters.push(w);
         }
-        this.#apply();
+        // What was logged meanwhile: in `process` durability at once; in `strict` at once only
+        // if something waits for it or many batches do, else with the others on the timer.
+        if (
+          this.durability === 'process' ||
+          this.#appliedWaiters.length > 0 ||
+          this.#toApply.length >= APPLY_AT_BATCHES
+        ) {
+          this.#apply();
+        } else if (this.#toApply.length > 0) this.#catchUpLater();
       },
       (cause: unknown) => {
         this.#applying = false;

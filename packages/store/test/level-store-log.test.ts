@@ -468,6 +468,29 @@ describe('a LevelStore in strict durability', () => {
     expect(await store.listTasks(run.id)).toHaveLength(APPLY_AT_BATCHES);
   });
 
+  it('batches synced while LevelDB writes others go with the next timer, not straight after', async () => {
+    const { store, run } = await storeWithRun('strict');
+    const db = store.level;
+    const release = holdBatches(store);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: 'a' })] }, true);
+      // Taking `level` sends the batch waiting for its timer; LevelDB is held while writing it.
+      void store.level;
+      await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: 'b', seq: 1 })] }, true);
+      expect(await db.get(taskKey(run.id, 'a'))).toBeUndefined();
+      release();
+      await until(async () => (await db.get(taskKey(run.id, 'a'))) !== undefined);
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(await db.get(taskKey(run.id, 'b'))).toBeUndefined();
+      vi.advanceTimersByTime(10);
+      await until(async () => (await db.get(taskKey(run.id, 'b'))) !== undefined);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect((await store.listTasks(run.id)).map((t) => t.taskId).sort()).toEqual(['a', 'b']);
+  });
+
   it('a log sync that fails is WRITE_FAILED and stops the store; reopening applies what the log has', async () => {
     const { path, store, run } = await storeWithRun('strict');
     const task = makeTask(run, { taskId: 'a' });
