@@ -52,6 +52,7 @@ export const FILE_HEADER = 16;
  */
 const FILL_MIN = 64 * 1024;
 const FILL_MAX = 1024 * 1024;
+/** `FILL_MIN` zeros, written as many times as a fill needs. */
 let zeros: Buffer | null = null;
 
 export interface StoreLogOptions {
@@ -284,11 +285,12 @@ export class StoreLog {
    */
   #fill(end: number): void {
     const from = Math.max(this.#filled, end);
-    const length = Math.min(FILL_MAX, Math.max(FILL_MIN, this.#filled));
-    zeros ??= Buffer.alloc(FILL_MAX);
+    const wanted = Math.min(FILL_MAX, Math.max(FILL_MIN, this.#filled));
+    const length = Math.ceil(wanted / FILL_MIN) * FILL_MIN;
+    zeros ??= Buffer.alloc(FILL_MIN);
     try {
       faults.hit('log.fill', from);
-      this.#writeAt(zeros, length, from);
+      for (let at = 0; at < length; at += FILL_MIN) this.#writeAt(zeros, FILL_MIN, from + at);
     } catch {
       // Only a speed-up (e.g. a disk too full for the zeros, not for the record): the record is
       // written all the same, and reports its own failure if it has one.
