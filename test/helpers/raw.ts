@@ -31,3 +31,17 @@ export async function dumpDb(path: string): Promise<Map<string, string>> {
 export function keysWithPrefix(dump: ReadonlyMap<string, string>, prefix: string): string[] {
   return [...dump.keys()].filter((k) => k.startsWith(prefix));
 }
+
+/**
+ * What differs from `before` to `after` (two `dumpDb`s): each key added or changed with its new
+ * value, each key removed with `null`, in key order.
+ */
+export function changedEntries(
+  before: ReadonlyMap<string, string>,
+  after: ReadonlyMap<string, string>,
+): [string, string | null][] {
+  const changed: [string, string | null][] = [];
+  for (const [k, v] of after) if (before.get(k) !== v) changed.push([k, v]);
+  for (const k of before.keys()) if (!after.has(k)) changed.push([k, null]);
+  return changed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}

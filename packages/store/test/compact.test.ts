@@ -2,7 +2,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClassicLevel } from 'classic-level';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeRaw, encode, roundTrip } from '../src/codec.js';
 import { decodeRun, decodeTask, encodeRun, encodeTask, packRun, packTask } from '../src/compact.js';
@@ -23,6 +22,7 @@ import {
 import { metaKey, runKey, taskKey } from '../src/keys.js';
 import { makeRun, makeTask } from '../src/suite/fixtures.js';
 import { seededRandom } from '../../../test/helpers/random.js';
+import { changedEntries, dumpDb } from '../../../test/helpers/raw.js';
 
 function randomTask(random: () => number): Task {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
@@ -291,27 +291,15 @@ describe('format 4', () => {
     const run = makeRun();
     await store.checkpoint({ runs: [run], tasks: [makeTask(run, { taskId: 'a' })] });
     await store.close();
-    const raw = new ClassicLevel<string, Uint8Array>(path, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'view',
-    });
-    const before = await raw.iterator().all();
-    await raw.close();
+    const before = await dumpDb(path);
     const current = new LevelStore({ path });
     await current.open();
     expect(current.schemaVersion).toBe(4);
     expect(await current.getRun(run.id)).toEqual(roundTrip(run));
     await current.close();
-    const again = new ClassicLevel<string, Uint8Array>(path, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'view',
-    });
-    const after = await again.iterator().all();
-    await again.close();
-    const changed = after.filter(
-      ([k, v]) => !before.some(([bk, bv]) => bk === k && Buffer.from(bv).equals(v)),
-    );
-    expect(changed).toEqual([[metaKey('schemaVersion'), encode(4)]]);
+    expect(changedEntries(before, await dumpDb(path))).toEqual([
+      [metaKey('schemaVersion'), Buffer.from(encode(4)).toString('hex')],
+    ]);
     const older = new LevelStore({
       path,
       targetSchemaVersion: 3,

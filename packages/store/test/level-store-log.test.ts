@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encode } from '../src/codec.js';
 import { faults } from '../src/faults.js';
-import { ClassicLevel } from 'classic-level';
 import {
   CURRENT_SCHEMA_VERSION,
   LevelStore,
@@ -18,6 +17,7 @@ import { metaKey, runKey, taskKey } from '../src/keys.js';
 import { APPLY_AT_BATCHES } from '../src/level-store.js';
 import { FILE_HEADER, StoreLog, encodeRecord, type LogBatch } from '../src/store-log.js';
 import { makeRun, makeTask } from '../src/suite/fixtures.js';
+import { changedEntries, dumpDb, withRawDb } from '../../../test/helpers/raw.js';
 
 const dirs: string[] = [];
 const open: LevelStore[] = [];
@@ -340,25 +340,14 @@ describe('a LevelStore in process durability', () => {
     });
     await expect(older.open()).rejects.toMatchObject({ code: 'STORE_TOO_NEW' });
     // Stamped 2 again, as a store written before the log: opening it changes the stamp only.
-    const raw = new ClassicLevel<string, Uint8Array>(path, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'view',
-    });
-    await raw.put(metaKey('schemaVersion'), encode(2));
-    const before = await raw.iterator().all();
-    await raw.close();
+    await withRawDb(path, (db) => db.put(metaKey('schemaVersion'), encode(2)));
+    const before = await dumpDb(path);
     const reopened = await openStore(path, 'strict');
     expect(reopened.schemaVersion).toBe(CURRENT_SCHEMA_VERSION);
     await closeStore(reopened);
-    const after = new ClassicLevel<string, Uint8Array>(path, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'view',
-    });
-    const changed = (await after.iterator().all()).filter(
-      ([k, v]) => !before.some(([bk, bv]) => bk === k && Buffer.from(bv).equals(v)),
-    );
-    await after.close();
-    expect(changed).toEqual([[metaKey('schemaVersion'), encode(CURRENT_SCHEMA_VERSION)]]);
+    expect(changedEntries(before, await dumpDb(path))).toEqual([
+      [metaKey('schemaVersion'), Buffer.from(encode(CURRENT_SCHEMA_VERSION)).toString('hex')],
+    ]);
   });
 
   it('a store on the memory backend has no log', async () => {
@@ -526,13 +515,10 @@ describe('a LevelStore in strict durability', () => {
     log.append(recordBatch(base! + 1, run, first));
     log.append(recordBatch(base! + 2, done, makeTask(run, { taskId: 'b', seq: 1 })));
     log.close();
-    const raw = new ClassicLevel<string, Uint8Array>(path, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'view',
+    await withRawDb(path, async (db) => {
+      await db.put(runKey(run.id), encode(done));
+      await db.put(metaKey('appliedSeq'), encode(base! + 2));
     });
-    await raw.put(runKey(run.id), encode(done));
-    await raw.put(metaKey('appliedSeq'), encode(base! + 2));
-    await raw.close();
     const reopened = await openStore(path, 'strict');
     expect(await reopened.getRun(run.id)).toEqual(done);
     expect((await reopened.listTasks(run.id)).map((t) => t.taskId)).toEqual(['a', 'b']);
