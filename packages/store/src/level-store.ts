@@ -451,9 +451,7 @@ export abstract class LevelBackedStore extends Store {
         let n = 0;
         while (n < this.#unsynced.length && this.#unsynced[n]!.seq <= upTo) n++;
         if (n > 0) this.#toApply.push(...this.#unsynced.splice(0, n));
-        if (this.#appliedWaiters.length > 0 || this.#toApply.length >= APPLY_AT_BATCHES) {
-          this.#apply();
-        } else this.#catchUpLater();
+        this.#applySoon();
       },
       (cause: unknown) => {
         // Whether the batch is on the disk is unknown, and so is everything logged after it:
@@ -476,6 +474,20 @@ export abstract class LevelBackedStore extends Store {
       SYNC,
     );
     await log.restart(this.#applied);
+  }
+
+  /**
+   * Sends the batches waiting for LevelDB on: in `process` durability at once; in `strict` at
+   * once only if something waits to read or many batches wait, else with the others on the timer.
+   */
+  #applySoon(): void {
+    if (
+      this.durability === 'process' ||
+      this.#appliedWaiters.length > 0 ||
+      this.#toApply.length >= APPLY_AT_BATCHES
+    ) {
+      this.#apply();
+    } else this.#catchUpLater();
   }
 
   /** Sets the timer of #catchUp: the shorter one while soft writes wait for a sync. */
@@ -531,15 +543,8 @@ export abstract class LevelBackedStore extends Store {
           if (w.seq <= seq) w.resolve();
           else this.#appliedWaiters.push(w);
         }
-        // What was logged meanwhile: in `process` durability at once; in `strict` at once only
-        // if something waits for it or many batches do, else with the others on the timer.
-        if (
-          this.durability === 'process' ||
-          this.#appliedWaiters.length > 0 ||
-          this.#toApply.length >= APPLY_AT_BATCHES
-        ) {
-          this.#apply();
-        } else if (this.#toApply.length > 0) this.#catchUpLater();
+        // What was logged meanwhile.
+        if (this.#toApply.length > 0) this.#applySoon();
       },
       (cause: unknown) => {
         this.#applying = false;
