@@ -81,6 +81,7 @@ afterEach(async () => {
 
 /** Writes `bytes` under `key`, then reopens the store: the damage is on disk. */
 async function damage(key: string, bytes: Uint8Array): Promise<void> {
+  await store.settled();
   await store.level.put(key, bytes);
   await store.close();
   store = new LevelStore({ path });

@@ -57,6 +57,7 @@ export async function attempt<T>(fn: () => T | Promise<T>): Promise<Outcome<Awai
 
 /** Every raw key and value (hex) of an open level-backed store, in key order. */
 export async function snapshotOpen(store: LevelBackedStore): Promise<Map<string, string>> {
+  await store.settled();
   const out = new Map<string, string>();
   for await (const [k, v] of store.level.iterator()) out.set(k, Buffer.from(v).toString('hex'));
   return out;

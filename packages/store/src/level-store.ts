@@ -6,6 +6,11 @@ import { decode, decodeRaw, encode } from './codec.js';
 import { decodeRun, decodeTask, encodeRun, encodeTask } from './compact.js';
 import { CairnError } from './errors.js';
 import { GroupCommitter, type DeferredWrite, type WriteValue } from './group-commit.js';
+import { LEGACY_LOG_FILE } from './legacy-log.js';
+import { LOG_FILE } from './log-file.js';
+import { LoggedWrites } from './logged-writes.js';
+import { readSalvages, type LogDamagePolicy, type SalvageReport } from './log-recovery.js';
+import { DirectWrites, type WritePath } from './write-path.js';
 import type { RunBundle } from './import.js';
 import {
   runIndexKeys,
@@ -31,7 +36,6 @@ import {
 } from './keys.js';
 import { migrate, type LevelDb, type Migration, type MigrationProgress } from './migrations.js';
 import { resolveStorePath } from './paths.js';
-import { StoreLog, type LogBatch } from './store-log.js';
 import { IdSchema, LogLineSchema, TERMINAL_STATUSES } from './records.js';
 import type { LogInput, LogLine, Run, RunStatus, Task, Timer } from './records.js';
 import type { DeleteCounts } from './retention.js';
@@ -64,48 +68,8 @@ const EMPTY = new Uint8Array(0);
 const MAX_TRACKED_RUNS = 10_000;
 /** Usage keys whose deferred write is kept for reuse (a new day brings new keys). */
 const MAX_USAGE_WRITES = 10_000;
-/** classic-level's sync option (abstract-level's types do not name it). */
-const SYNC = { sync: true } as object;
-const NO_SYNC = { sync: false } as object;
 const LOG_SEQ_KEY = metaKey('logSeq');
-/** The last batch of the store's log that LevelDB has (see store-log.ts). */
-const APPLIED_SEQ_KEY = metaKey('appliedSeq');
-/** Past this size, the store's log starts again before it grows further (every batch applied first). */
-const MAX_LOG_BYTES = 16 * 1024 * 1024;
-/**
- * In `strict` durability, synced batches reach LevelDB at most this long after their sync (or
- * at once when something reads, or once `APPLY_AT_BATCHES` are waiting). Each write to LevelDB
- * costs the event loop a round trip to the thread pool, so fewer, larger ones leave more of it
- * to the workflows.
- */
-const APPLY_AFTER_MS = 10;
-export const APPLY_AT_BATCHES = 512;
-/** In `strict` durability, a batch of soft writes is synced at most this long after it is logged. */
-const SOFT_SYNC_AFTER_MS = 1;
-/** A writer acknowledged at once by the log (`process`) lets the event loop turn at least this often. */
-const YIELD_EVERY_MS = 1;
 const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
-
-/**
- * Writes logged batches to LevelDB as one batch (a key written twice keeps its last value),
- * with `appliedSeq` when given (see #restartLog).
- */
-function applyBatches(
-  db: LevelDb,
-  batches: readonly LogBatch[],
-  options: object,
-  appliedSeq?: number,
-): Promise<void> {
-  const merged = new Map<string, WriteValue>();
-  for (const b of batches) for (const [k, v] of b.entries) merged.set(k, v);
-  if (appliedSeq !== undefined) merged.set(APPLIED_SEQ_KEY, encode(appliedSeq));
-  const batch = db.batch();
-  for (const [k, v] of merged) {
-    if (v === null) batch.del(k);
-    else batch.put(k, v);
-  }
-  return batch.write(options);
-}
 
 export interface LevelBackedStoreOptions {
   /** @default 'strict' */
@@ -123,6 +87,13 @@ export interface LevelBackedStoreOptions {
   readonly migrations?: readonly Migration[];
   /** Replaces the format version this code writes (tests). */
   readonly targetSchemaVersion?: number;
+  /**
+   * What opening does with a damaged log (see log-recovery.ts): `'refuse'` throws
+   * `LOG_DAMAGED`; `'salvage'` keeps what can be applied without a gap, marks the runs that
+   * may have lost their last checkpoints (`salvages()`, `diagnose`) and opens.
+   * @default 'refuse'
+   */
+  readonly onLogDamage?: LogDamagePolicy;
 }
 
 /**
@@ -134,26 +105,10 @@ export abstract class LevelBackedStore extends Store {
   readonly durability: Durability;
   #db: LevelDb | null = null;
   #committer: GroupCommitter | null = null;
-  /** On disk: the log that acknowledges batches (store-log.ts). */
-  #log: StoreLog | null = null;
-  /** A timer that sends logged batches on to LevelDB (`strict`, see #catchUp). */
-  #applyTimer: NodeJS.Timeout | null = null;
-  /** Whether that timer is the shorter one, for soft writes no sync covers yet. */
-  #applyTimerSoft = false;
-  /** The last batch appended to the log, and the last one LevelDB has. */
-  #logged = 0;
-  #applied = 0;
-  /** `strict`: logged batches whose sync has not ended, in order, and the last one synced or being synced. */
-  #unsynced: LogBatch[] = [];
-  #syncing = 0;
-  /** Logged batches on their way to LevelDB, in order, and the write carrying them. */
-  #toApply: LogBatch[] = [];
-  #applying = false;
-  /** Why LevelDB refused a logged batch: the store writes and reads nothing more until reopened. */
-  #applyError: CairnError | null = null;
-  #appliedWaiters: { seq: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  /** When the next acknowledgement waits for a turn of the event loop (see #logBatch). */
-  #turnDue = 0;
+  /** How batches reach the database: through the store's log on disk, straight in memory. */
+  #writes: WritePath | null = null;
+  /** What the last open salvaged from a damaged log, or null. */
+  #salvage: SalvageReport | null = null;
   #schemaVersion = -1;
   #creating = new Set<string>();
   readonly #inboxQueue = new Map<string, Promise<void>>();
@@ -171,6 +126,10 @@ export abstract class LevelBackedStore extends Store {
     if (durability !== 'strict' && durability !== 'process') {
       throw new CairnError('INVALID_ARGUMENT', `durability must be "strict" or "process"`);
     }
+    const damage = options.onLogDamage;
+    if (damage !== undefined && damage !== 'refuse' && damage !== 'salvage') {
+      throw new CairnError('INVALID_ARGUMENT', `onLogDamage must be "refuse" or "salvage"`);
+    }
     this.durability = durability;
     this.#options = options;
     this.#maxRecordBytes = options.maxRecordBytes ?? 16 * 1024 * 1024;
@@ -180,10 +139,10 @@ export abstract class LevelBackedStore extends Store {
   protected abstract _createDb(): LevelDb;
 
   /**
-   * The file of the store's log (store-log.ts), or null for a backend without one, which
-   * writes straight to its database.
+   * The files of the store's log (log-file.ts) and of the log older formats wrote, or null for
+   * a backend without one, which writes straight to its database.
    */
-  protected _logFile(): string | null {
+  protected _logFiles(): { file: string; legacyFile: string } | null {
     return null;
   }
 
@@ -198,7 +157,18 @@ export abstract class LevelBackedStore extends Store {
 
   /** Whether writes are acknowledged by the store's log (a store on disk, either durability). */
   get writesThroughLog(): boolean {
-    return this.#log !== null;
+    return this.#writes instanceof LoggedWrites;
+  }
+
+  /** What the last open salvaged from a damaged log (`onLogDamage: 'salvage'`), or null. */
+  get salvage(): SalvageReport | null {
+    return this.#salvage;
+  }
+
+  /** Every salvage of a damaged log this store has had, oldest first (`meta/salvage`). */
+  async salvages(): Promise<SalvageReport[]> {
+    await this.#settled();
+    return readSalvages(this.level);
   }
 
   /**
@@ -208,7 +178,7 @@ export abstract class LevelBackedStore extends Store {
   get level(): LevelDb {
     if (!this.#db) throw new CairnError('STORE_CLOSED', 'The store is not open');
     // Batches waiting for their timer are sent to LevelDB first (or synced, then sent).
-    if (this.#applyTimer !== null) this.#catchUp();
+    this.#writes?.hurry();
     return this.#db;
   }
 
@@ -223,7 +193,6 @@ export abstract class LevelBackedStore extends Store {
 
   protected async _open(): Promise<void> {
     const db = this._createDb();
-    this.#syncGet = (db.supports as { getSync?: boolean }).getSync === true;
     // Another store may have written this data since this one last had it open.
     this.#runIndexed.clear();
     try {
@@ -231,25 +200,21 @@ export abstract class LevelBackedStore extends Store {
     } catch (cause) {
       throw this.#openError(cause);
     }
-    // A store object reopened after a failed apply starts again from what is on disk.
-    if (this.#applyTimer !== null) clearTimeout(this.#applyTimer);
-    this.#applyTimer = null;
-    this.#unsynced = [];
-    this.#syncing = 0;
-    this.#toApply = [];
-    this.#applying = false;
-    this.#appliedWaiters = [];
-    this.#applyError = null;
-    const logFile = this._logFile();
-    let log: StoreLog | null = null;
+    const files = this._logFiles();
+    let writes: WritePath;
+    let salvage: SalvageReport | null = null;
     try {
-      if (logFile !== null) {
-        const base = await this.#replayLog(db, logFile);
-        log = StoreLog.start(logFile, base, { fillAhead: this.durability === 'strict' });
+      if (files === null) writes = new DirectWrites(db);
+      else {
+        ({ writes, salvage } = await LoggedWrites.open(db, {
+          ...files,
+          durability: this.durability,
+          onLogDamage: this.#options.onLogDamage ?? 'refuse',
+        }));
       }
     } catch (error) {
       await db.close();
-      throw error instanceof CairnError ? error : this.#logError(logFile!, error);
+      throw error instanceof CairnError ? error : this.#logError(files!.file, error);
     }
     try {
       this.#schemaVersion = await migrate(db, this.location ?? 'memory', {
@@ -266,52 +231,17 @@ export abstract class LevelBackedStore extends Store {
       await this.#usage.load((range) => db.iterator(range));
     } catch (error) {
       // Nothing stays open behind a failed open: the database's lock, the log's descriptor.
-      log?.close();
+      await writes.close(async () => undefined).catch(() => undefined);
       await db.close();
       throw error;
     }
     this.#db = db;
-    this.#log = log;
+    this.#writes = writes;
+    this.#salvage = salvage;
     this.#committer = new GroupCommitter(
-      { write: (entries, sync) => this.#writeBatch(entries, sync) },
+      { write: (entries, sync) => writes.write(entries, sync) },
       this.durability === 'strict',
     );
-  }
-
-  /**
-   * Applies what the log holds to LevelDB, synced, and returns the sequence number the log
-   * starts again after. A log with a header: every batch in it, in order (LevelDB may already
-   * have some; writing them again changes nothing, since a batch holds whole values, and after
-   * a power cut LevelDB may have kept a later unsynced batch and lost an earlier one). A log
-   * from format 3: the batches after `appliedSeq`, up to the first missing one.
-   */
-  async #replayLog(db: LevelDb, file: string): Promise<number> {
-    const stored = await db.get(APPLIED_SEQ_KEY);
-    const value: unknown = stored === undefined ? 0 : decodeRaw(APPLIED_SEQ_KEY, stored);
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-      throw new CairnError('CORRUPT_RECORD', 'meta/appliedSeq is not a sequence number', {
-        details: { key: 'meta/appliedSeq' },
-      });
-    }
-    let last = value;
-    const { base, batches } = StoreLog.read(file);
-    let todo: LogBatch[] = batches;
-    if (base === undefined) {
-      todo = [];
-      for (const batch of batches) {
-        if (batch.seq <= last) continue;
-        if (batch.seq !== last + 1) break;
-        todo.push(batch);
-        last = batch.seq;
-      }
-    }
-    const stamped = last;
-    last = Math.max(last, base ?? 0, todo.length > 0 ? todo[todo.length - 1]!.seq : 0);
-    // `appliedSeq` never falls behind the base the log is started after (see #restartLog).
-    if (todo.length > 0 || last !== stamped) await applyBatches(db, todo, SYNC, last);
-    this.#logged = last;
-    this.#applied = last;
-    return last;
   }
 
   #logError(file: string, cause: unknown): CairnError {
@@ -358,230 +288,20 @@ export abstract class LevelBackedStore extends Store {
     // the engine reads the records it replaces): it lands before the store closes.
     while (this.#writing.size > 0) await Promise.allSettled([...this.#writing]);
     await this.#committer?.flush();
-    if (this.#log) {
-      // Everything logged goes to LevelDB first (and whatever was written meanwhile), synced;
-      // the log then starts again. A failed apply leaves it as it is, for the next open.
-      let applied = true;
-      let logged: number;
-      do {
-        logged = this.#logged;
-        applied = await this.#appliedThrough(logged).then(
-          () => true,
-          () => false,
-        );
-        await this.#committer?.flush();
-      } while (applied && this.#logged !== logged);
-      const log = this.#log;
-      this.#log = null;
-      try {
-        if (applied) await this.#restartLog(log);
-      } catch {
-        // Left as it is: the next open applies its batches again, which changes nothing.
-      } finally {
-        log.close();
-      }
-    }
+    await this.#writes?.close(async () => {
+      await this.#committer?.flush();
+    });
+    this.#writes = null;
     await this.#db?.close();
     this.#db = null;
     this.#committer = null;
   }
 
-  #writeBatch(entries: ReadonlyMap<string, WriteValue>, sync: boolean): Promise<void> {
-    if (this.#log !== null) return this.#logBatch(this.#log, entries, sync);
-    // A chained batch, even for one entry: measured faster here than put() or batch([...]).
-    const batch = this.level.batch();
-    for (const [k, v] of entries) {
-      if (v === null) batch.del(k);
-      else batch.put(k, v);
-    }
-    return batch.write(sync ? SYNC : NO_SYNC);
-  }
-
-  /**
-   * The batch is acknowledged once the log has it: in `process` durability when the
-   * synchronous write returns, in `strict` durability (`sync`) once it is synced too. It goes to
-   * LevelDB behind it, with the batches logged meanwhile: at once in `process` durability, and
-   * in `strict` durability within `APPLY_AFTER_MS` or as soon as something reads. LevelDB's own
-   * write is not synced (the log is), so it costs no second sync; applying many batches
-   * together spares the event loop a round trip per batch while a writer waits on syncs.
-   */
-  #logBatch(log: StoreLog, entries: ReadonlyMap<string, WriteValue>, sync: boolean): Promise<void> {
-    if (this.#applyError) return Promise.reject(this.#applyError);
-    if (log.size >= MAX_LOG_BYTES) {
-      // Started again once LevelDB has everything in it, synced, before it grows further.
-      return this.#appliedThrough(this.#logged).then(async () => {
-        if (this.#log === log && this.#applied === this.#logged) await this.#restartLog(log);
-        return this.#logBatch(log, entries, sync);
-      });
-    }
-    const batch: LogBatch = { seq: this.#logged + 1, entries: [...entries] };
-    log.append(batch);
-    this.#logged = batch.seq;
-    if (this.durability === 'strict') {
-      // Every batch reaches LevelDB only once the log has it synced: after a power cut, what
-      // LevelDB kept unsynced is then always in the log, which opening applies again in order.
-      // A batch of soft writes is acknowledged at once and synced with the next durable
-      // batch, or within a millisecond.
-      this.#unsynced.push(batch);
-      if (sync) return this.#syncLog(log);
-      this.#catchUpLater();
-    } else {
-      this.#toApply.push(batch);
-      this.#apply();
-    }
-    // Acknowledged at once, but at least every millisecond in the event loop's next turn: a
-    // writer that waits for each write must still let timers, I/O and LevelDB's own callbacks
-    // run (and LevelDB then takes what was logged meanwhile in one batch).
-    const now = performance.now();
-    if (now < this.#turnDue) return Promise.resolve();
-    this.#turnDue = now + YIELD_EVERY_MS;
-    return new Promise((resolve) => setImmediate(resolve));
-  }
-
-  /**
-   * Syncs the log; the batches it then has on the disk go to LevelDB within `APPLY_AFTER_MS` (or
-   * at once if something waits to read). A sync covers every record written before it
-   * started, so syncs that end out of order still release the batches in order.
-   */
-  #syncLog(log: StoreLog): Promise<void> {
-    const upTo = this.#logged;
-    this.#syncing = upTo;
-    return log.sync().then(
-      () => {
-        let n = 0;
-        while (n < this.#unsynced.length && this.#unsynced[n]!.seq <= upTo) n++;
-        if (n > 0) this.#toApply.push(...this.#unsynced.splice(0, n));
-        this.#applySoon();
-      },
-      (cause: unknown) => {
-        // Whether the batch is on the disk is unknown, and so is everything logged after it:
-        // the store stops (fail closed) until it is reopened, which applies what the log has.
-        this.#applyError ??= new CairnError(
-          'WRITE_FAILED',
-          "The store's log could not be synced; reopen the store to apply what it holds",
-          { cause },
-        );
-        this.#rejectAppliedWaiters();
-        throw this.#applyError;
-      },
-    );
-  }
-
-  /** LevelDB has every logged batch, synced: the log can start again after the last one. */
-  async #restartLog(log: StoreLog): Promise<void> {
-    await this.level.batch(
-      [{ type: 'put', key: APPLIED_SEQ_KEY, value: encode(this.#applied) }],
-      SYNC,
-    );
-    await log.restart(this.#applied);
-  }
-
-  /**
-   * Sends the batches waiting for LevelDB on: in `process` durability at once; in `strict` at
-   * once only if something waits to read or many batches wait, else with the others on the timer.
-   */
-  #applySoon(): void {
-    if (
-      this.durability === 'process' ||
-      this.#appliedWaiters.length > 0 ||
-      this.#toApply.length >= APPLY_AT_BATCHES
-    ) {
-      this.#apply();
-    } else this.#catchUpLater();
-  }
-
-  /** Sets the timer of #catchUp: the shorter one while soft writes wait for a sync. */
-  #catchUpLater(): void {
-    const soft = this.#syncing < this.#logged && this.#unsynced.length > 0;
-    if (this.#applyTimer !== null) {
-      if (!soft || this.#applyTimerSoft) return;
-      clearTimeout(this.#applyTimer);
-    }
-    this.#applyTimerSoft = soft;
-    this.#applyTimer = setTimeout(
-      () => this.#catchUp(),
-      soft ? SOFT_SYNC_AFTER_MS : APPLY_AFTER_MS,
-    );
-  }
-
-  /**
-   * `strict`: what is logged goes on its way to LevelDB now: synced batches are applied, and
-   * the log is synced for those no sync covers yet (soft writes). A failed sync has stopped
-   * the store (#syncLog); nothing waits on it here.
-   */
-  #catchUp(): void {
-    if (this.#applyTimer !== null) {
-      clearTimeout(this.#applyTimer);
-      this.#applyTimer = null;
-    }
-    if (this.#log !== null && this.#syncing < this.#logged && this.#unsynced.length > 0) {
-      this.#syncLog(this.#log).catch(() => undefined);
-    }
-    this.#apply();
-  }
-
-  /** Writes the logged batches to LevelDB, all that have gathered in one batch. */
-  #apply(): void {
-    if (this.#applying || this.#toApply.length === 0 || !this.#db) return;
-    const batches = this.#toApply;
-    this.#toApply = [];
-    const seq = batches[batches.length - 1]!.seq;
-    this.#applying = true;
-    let written: Promise<void>;
-    try {
-      written = applyBatches(this.#db, batches, NO_SYNC);
-    } catch (cause) {
-      written = Promise.reject(cause instanceof Error ? cause : new Error(String(cause)));
-    }
-    written.then(
-      () => {
-        this.#applying = false;
-        this.#applied = seq;
-        const waiting = this.#appliedWaiters;
-        this.#appliedWaiters = [];
-        for (const w of waiting) {
-          if (w.seq <= seq) w.resolve();
-          else this.#appliedWaiters.push(w);
-        }
-        // What was logged meanwhile.
-        if (this.#toApply.length > 0) this.#applySoon();
-      },
-      (cause: unknown) => {
-        this.#applying = false;
-        // The batches are in the log, and the next open applies them; until then this store
-        // cannot show them, so it stops (fail closed).
-        this.#applyError = new CairnError(
-          'WRITE_FAILED',
-          'A batch could not be written to the store; reopen it to apply what was logged',
-          { cause },
-        );
-        this.#rejectAppliedWaiters();
-      },
-    );
-  }
-
-  #rejectAppliedWaiters(): void {
-    const waiting = this.#appliedWaiters;
-    this.#appliedWaiters = [];
-    for (const w of waiting) w.reject(this.#applyError);
-  }
-
-  /** Resolves once LevelDB has every logged batch up to `seq`. */
-  #appliedThrough(seq: number): Promise<void> {
-    if (this.#applyError) return Promise.reject(this.#applyError);
-    if (this.#applied >= seq) return Promise.resolve();
-    // Batches waiting for their timer go now.
-    if (this.#applyTimer !== null) this.#catchUp();
-    return new Promise((resolve, reject) => this.#appliedWaiters.push({ seq, resolve, reject }));
-  }
-
-  /**
-   * Before a read: LevelDB has everything acknowledged so far (in `process` durability a write
-   * is acknowledged when it is logged, and reaches LevelDB a moment later).
-   */
+  /** Before a read: the database has everything acknowledged so far. */
   #settled(): Promise<void> | undefined {
-    if (this.#applied >= this.#logged && this.#applyError === null) return undefined;
-    return this.#appliedThrough(this.#logged);
+    if (!this.#writes)
+      return Promise.reject(new CairnError('STORE_CLOSED', 'The store is not open'));
+    return this.#writes.settled();
   }
 
   #write(
@@ -716,24 +436,10 @@ export abstract class LevelBackedStore extends Store {
     return this.supports.locking;
   }
 
-  /** Whether the database reads one key synchronously (classic-level and memory-level do). */
-  #syncGet = false;
-
-  /**
-   * A point read. Where the backend has one it is LevelDB's synchronous get: a few
-   * microseconds from the memtable or the block cache, where a read through the thread pool
-   * costs a round trip of about 25 µs. A read that has to go to the disk holds the event loop
-   * for that read.
-   */
+  /** A point read of what was acknowledged last under `k` (see `WritePath.get`). */
   #getBytes(k: string): Uint8Array | undefined | Promise<Uint8Array | undefined> {
-    // Waits once, for what was acknowledged before this read (not for later writes).
-    const settling = this.#settled();
-    if (settling) return settling.then(() => this.#readBytes(k));
-    return this.#readBytes(k);
-  }
-
-  #readBytes(k: string): Uint8Array | undefined | Promise<Uint8Array | undefined> {
-    return this.#syncGet ? this.level.getSync(k) : this.level.get(k);
+    if (!this.#writes) throw new CairnError('STORE_CLOSED', 'The store is not open');
+    return this.#writes.get(k);
   }
 
   protected async _getRun(runId: string): Promise<Run | undefined> {
@@ -1422,8 +1128,11 @@ export class LevelStore extends LevelBackedStore {
     this.location = resolveStorePath(options.path);
   }
 
-  protected override _logFile(): string {
-    return join(this.location, 'CAIRN-LOG');
+  protected override _logFiles(): { file: string; legacyFile: string } {
+    return {
+      file: join(this.location, LOG_FILE),
+      legacyFile: join(this.location, LEGACY_LOG_FILE),
+    };
   }
 
   protected _createDb(): LevelDb {

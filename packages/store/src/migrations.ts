@@ -17,7 +17,7 @@ import {
 export type LevelDb = AbstractLevel<unknown, string, Uint8Array>;
 
 /** The on-disk format this code writes. */
-export const CURRENT_SCHEMA_VERSION = 4;
+export const CURRENT_SCHEMA_VERSION = 5;
 
 export interface MigrationProgress {
   readonly from: number;
@@ -133,7 +133,21 @@ const v3ToV4: Migration = {
   async run() {},
 };
 
-export const MIGRATIONS: readonly Migration[] = [v0ToV1, v1ToV2, v2ToV3, v3ToV4];
+/**
+ * Format 5 moves the store's log to `CAIRN-WAL` (log-file.ts), whose records say what their
+ * writer knew to be synced, and LevelDB records its position in that log with every batch
+ * (log-recovery.ts). Opening a format-4 store applies its `CAIRN-LOG` first and removes it;
+ * no record changes. The stamp makes a version of Cairn that knows only `CAIRN-LOG` refuse the
+ * store (`STORE_TOO_NEW`) instead of missing the batches only `CAIRN-WAL` has.
+ */
+const v4ToV5: Migration = {
+  from: 4,
+  to: 5,
+  description: "the store's log moves to CAIRN-WAL (no record changes)",
+  async run() {},
+};
+
+export const MIGRATIONS: readonly Migration[] = [v0ToV1, v1ToV2, v2ToV3, v3ToV4, v4ToV5];
 
 function convertV0(k: string, json: string): [string, Uint8Array][] {
   let raw: Record<string, unknown>;

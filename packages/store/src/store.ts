@@ -172,7 +172,14 @@ const VALIDATE_TRUSTED = process.env.CAIRN_VALIDATE_WRITES === '1';
 
 export const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
-const RESERVED_META = new Set(['schemaVersion', 'migration', 'logSeq', 'appliedSeq']);
+const RESERVED_META = new Set([
+  'schemaVersion',
+  'migration',
+  'logSeq',
+  'appliedSeq',
+  'logOpen',
+  'salvage',
+]);
 /** The largest time a `Date` holds, so every bound can be shown as a date. */
 const MAX_TIME = 8.64e15;
 

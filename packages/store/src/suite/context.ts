@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeEach, expect, it } from 'vitest';
 import { CairnError, type ErrorCode } from '../errors.js';
-import type { MigrationProgress } from '../migrations.js';
+import { LevelBackedStore } from '../level-store.js';
+import type { LevelDb, MigrationProgress } from '../migrations.js';
 import type { Store, StoreSupports } from '../store.js';
 
 /** What the suite may ask of a backend's factory. */
@@ -151,4 +152,15 @@ export async function allPages<T>(
   } while (cursor !== null && pages.length < maxPages);
   expect(cursor).toBeNull();
   return pages;
+}
+
+/**
+ * The raw database of a `LevelBackedStore`, once it holds every acknowledged write: a test
+ * that damages or reads raw keys must not race a batch still on its way to LevelDB (which
+ * would then write over the damage).
+ */
+export async function rawDb(store: Store): Promise<LevelDb> {
+  if (!(store instanceof LevelBackedStore)) throw new Error('raw keys need a LevelBackedStore');
+  await store.settled();
+  return store.level;
 }

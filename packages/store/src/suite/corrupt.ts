@@ -1,18 +1,12 @@
 import { expect } from 'vitest';
 import { encode } from '../codec.js';
 import { PREFIX, key, orderKey, runKey, taskKey } from '../keys.js';
-import type { LevelBackedStore } from '../level-store.js';
-import type { Store } from '../store.js';
-import { expectCairnError, itIf, type SuiteContext } from './context.js';
+import { expectCairnError, itIf, rawDb, type SuiteContext } from './context.js';
 import { makeLog, makeRun, makeSleep, makeTask, makeWait } from './fixtures.js';
 import { snapshot } from './snapshot.js';
 
 /** Bytes msgpack cannot decode (0xc1 is never used). */
 const GARBAGE = new Uint8Array([0xc1, 0xc1, 0xc1]);
-
-function db(store: Store) {
-  return (store as LevelBackedStore).level;
-}
 
 export function corruptTests(ctx: SuiteContext): void {
   const level = itIf(ctx.levelBacked, 'damaging records needs raw keys; not a LevelBackedStore');
@@ -22,8 +16,8 @@ export function corruptTests(ctx: SuiteContext): void {
     const run = makeRun();
     await store.createRun(run);
     await store.checkpoint({ tasks: [makeTask(run, { taskId: 'score' })] });
-    await db(store).put(runKey(run.id), GARBAGE);
-    await db(store).put(taskKey(run.id, 'score'), encode({ not: 'a task' }));
+    await (await rawDb(store)).put(runKey(run.id), GARBAGE);
+    await (await rawDb(store)).put(taskKey(run.id, 'score'), encode({ not: 'a task' }));
     const error = await expectCairnError(() => store.getRun(run.id), 'CORRUPT_RECORD');
     expect(error.details).toEqual({ key: `runs/${run.id}` });
     const taskError = await expectCairnError(
@@ -38,8 +32,8 @@ export function corruptTests(ctx: SuiteContext): void {
     const store = await ctx.open();
     const runs = Array.from({ length: 5 }, () => makeRun());
     await store.checkpoint({ runs });
-    await db(store).put(runKey(runs[2]!.id), GARBAGE);
-    await db(store).del(runKey(runs[3]!.id));
+    await (await rawDb(store)).put(runKey(runs[2]!.id), GARBAGE);
+    await (await rawDb(store)).del(runKey(runs[3]!.id));
     const page = await store.listRuns();
     expect(page.items.map((r) => r.id)).toEqual([runs[4], runs[1], runs[0]].map((r) => r!.id));
     expect(page.corrupt.map((c) => [c.key, c.error.code])).toEqual([
@@ -63,7 +57,7 @@ export function corruptTests(ctx: SuiteContext): void {
     const a = makeWait(run, { taskId: 'a' });
     const b = makeWait(run, { taskId: 'b' });
     await store.checkpoint({ tasks: [a, b] });
-    await db(store).put(taskKey(run.id, 'a'), GARBAGE);
+    await (await rawDb(store)).put(taskKey(run.id, 'a'), GARBAGE);
     const page = await store.listWaiting();
     expect(page.items).toEqual([b]);
     expect(page.corrupt.map((c) => c.key)).toEqual([`tasks/${run.id}/a`]);
@@ -73,9 +67,9 @@ export function corruptTests(ctx: SuiteContext): void {
     const store = await ctx.open();
     const [r1, r2, r3] = [makeRun(), makeRun(), makeRun()];
     await store.checkpoint({ runs: [r1, r2, r3], tasks: [makeTask(r3, { taskId: 't' })] });
-    await db(store).put(runKey(r1.id), GARBAGE);
-    await db(store).del(key(PREFIX.idxStatus, 'running', orderKey(r2.createdAt, r2.id)));
-    await db(store).del(runKey(r3.id));
+    await (await rawDb(store)).put(runKey(r1.id), GARBAGE);
+    await (await rawDb(store)).del(key(PREFIX.idxStatus, 'running', orderKey(r2.createdAt, r2.id)));
+    await (await rawDb(store)).del(runKey(r3.id));
     const report = await store.verify();
     expect(report.ok).toBe(false);
     const kinds = report.problems.map((p) => [p.kind, p.key.split('/')[0]]);
@@ -104,9 +98,9 @@ export function corruptTests(ctx: SuiteContext): void {
     await store.appendLogs([makeLog(run.id)]);
     await store.putInbox(run.id, 'w', 1);
     const kept = await snapshot(store);
-    await db(store).put(runKey(run.id), GARBAGE);
-    await db(store).put(taskKey(run.id, 'w'), GARBAGE);
-    await db(store).put(taskKey(run.id, 's'), GARBAGE);
+    await (await rawDb(store)).put(runKey(run.id), GARBAGE);
+    await (await rawDb(store)).put(taskKey(run.id, 'w'), GARBAGE);
+    await (await rawDb(store)).put(taskKey(run.id, 's'), GARBAGE);
     expect(await store.deleteRun(run.id)).toBe(true);
     const after = await snapshot(store);
     expect(after.integrity).toMatchObject({ ok: true, runs: 1, tasks: 1 });

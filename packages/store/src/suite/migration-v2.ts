@@ -2,12 +2,12 @@ import { ClassicLevel } from 'classic-level';
 import { expect } from 'vitest';
 import { encode } from '../codec.js';
 import { PREFIX, SEP, metaKey } from '../keys.js';
-import { LevelBackedStore, LevelStore, MemoryStore } from '../level-store.js';
+import { LevelStore, MemoryStore } from '../level-store.js';
 import { CURRENT_SCHEMA_VERSION, type MigrationProgress } from '../migrations.js';
 import type { Run, Task } from '../records.js';
 import type { Store } from '../store.js';
 import type { UsageRow } from '../usage.js';
-import { itIf, type SuiteContext } from './context.js';
+import { itIf, rawDb, type SuiteContext } from './context.js';
 import { makeRun, makeTask, makeWait } from './fixtures.js';
 import { interruptMigration } from './migrations.js';
 import { rawEntries } from './snapshot.js';
@@ -55,7 +55,7 @@ async function writeFormat1(store: Store): Promise<Run[]> {
     runs.push(run);
     await store.checkpoint({ runs: [run], tasks: tasksOf(run, i) });
   }
-  const db = (store as LevelBackedStore).level;
+  const db = await rawDb(store);
   const batch = db.batch();
   for await (const k of db.keys()) {
     if (k.startsWith(PREFIX.idxTag + SEP) || k.startsWith(PREFIX.usage + SEP)) batch.del(k);
@@ -181,7 +181,7 @@ export function migrationV2Tests(ctx: SuiteContext): void {
   level('a run or task that cannot be read is skipped by the migration', async () => {
     let store = await ctx.open();
     await writeFormat1(store);
-    const db = (store as LevelBackedStore).level;
+    const db = await rawDb(store);
     await db.put(`${PREFIX.runs}${SEP}v1-000`, new Uint8Array([0xc1]));
     await db.put(`${PREFIX.tasks}${SEP}v1-001${SEP}draft`, new Uint8Array([0xc1]));
     store = await ctx.reopen(store);

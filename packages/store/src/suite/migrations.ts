@@ -1,16 +1,15 @@
 import { expect } from 'vitest';
 import { encode } from '../codec.js';
-import { LevelBackedStore } from '../level-store.js';
 import { CURRENT_SCHEMA_VERSION, type MigrationProgress } from '../migrations.js';
 import type { Store } from '../store.js';
-import { expectCairnError, itIf, type SuiteContext } from './context.js';
+import { expectCairnError, itIf, rawDb, type SuiteContext } from './context.js';
 import { rawEntries } from './snapshot.js';
 
 const VERSION_KEY = 'meta\u0000schemaVersion';
 
 /** Rewrites an open level store as a format-0 store holding `runs` runs with two tasks each. */
 async function writeFormat0(store: Store, runs: number): Promise<string[]> {
-  const db = (store as LevelBackedStore).level;
+  const db = await rawDb(store);
   const ids: string[] = [];
   const batch = db.batch();
   batch.del(VERSION_KEY);
@@ -106,7 +105,7 @@ export function migrationTests(ctx: SuiteContext): void {
 
   level('a store newer than the code is refused with STORE_TOO_NEW, every time', async () => {
     const store = await ctx.open();
-    await (store as LevelBackedStore).level.put(VERSION_KEY, encode(CURRENT_SCHEMA_VERSION + 1));
+    await (await rawDb(store)).put(VERSION_KEY, encode(CURRENT_SCHEMA_VERSION + 1));
     await store.close();
     const newer = await ctx.create({ reuse: store });
     const error = await expectCairnError(() => newer.open(), 'STORE_TOO_NEW');

@@ -4,7 +4,7 @@ import type { Run } from '../records.js';
 import { TRUSTED_CHECKPOINT, type Store } from '../store.js';
 import { usageOfStep, type UsageDelta } from '../usage.js';
 import { failBatches } from './atomic.js';
-import { expectCairnError, expectTypeError, itIf, type SuiteContext } from './context.js';
+import { expectCairnError, expectTypeError, itIf, rawDb, type SuiteContext } from './context.js';
 import { makeRun, makeTask } from './fixtures.js';
 import { rawEntries } from './snapshot.js';
 
@@ -178,7 +178,7 @@ export function usageTests(ctx: SuiteContext): void {
     const run = makeRun();
     await store.createRun(run);
     await step(store, run, [delta(), delta({ model: 'other' })]);
-    const db = (store as LevelBackedStore).level;
+    const db = await rawDb(store);
     await db.put(
       ['usage', '2025-01-01', 'default', 'llm', 'gpt-x'].join('\u0000'),
       new Uint8Array([0xc1]),

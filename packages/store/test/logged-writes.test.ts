@@ -1,4 +1,4 @@
-/** A LevelStore's log (`CAIRN-LOG`) in both durabilities: acknowledgement, replay on open, and its failures. */
+/** A LevelStore's write path through its log (`CAIRN-WAL`) in both durabilities: acknowledgement, LevelDB behind, replay on open, and failures. */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +14,9 @@ import {
   type Task,
 } from '../src/index.js';
 import { metaKey, runKey, taskKey } from '../src/keys.js';
-import { APPLY_AT_BATCHES } from '../src/level-store.js';
-import { FILE_HEADER, StoreLog, encodeRecord, type LogBatch } from '../src/store-log.js';
+import { LOG_FILE, StoreLog } from '../src/log-file.js';
+import { encodeFileHeader, encodeRecord, type LogBatch } from '../src/log-format.js';
+import { APPLY_AT_BATCHES } from '../src/logged-writes.js';
 import { makeRun, makeTask } from '../src/suite/fixtures.js';
 import { changedEntries, dumpDb, withRawDb } from '../../../test/helpers/raw.js';
 
@@ -45,7 +46,7 @@ async function closeStore(store: LevelStore): Promise<void> {
   await store.close();
 }
 
-const logFile = (path: string): string => join(path, 'CAIRN-LOG');
+const logFile = (path: string): string => join(path, LOG_FILE);
 
 /** A new store (in process durability unless told), holding one running run. */
 async function storeWithRun(
@@ -59,8 +60,8 @@ async function storeWithRun(
 }
 
 /**
- * Holds back every batch LevelDB is asked to write (or, with `fail`, makes it fail) until the
- * returned function is called.
+ * Holds back every batch LevelDB is asked to write until the returned function is called;
+ * with `fail`, every batch fails then (including those asked for later).
  */
 function holdBatches(store: LevelStore, fail = false): () => void {
   const db = store.level as unknown as { batch: (...args: unknown[]) => unknown };
@@ -77,10 +78,7 @@ function holdBatches(store: LevelStore, fail = false): () => void {
     };
     return batch;
   };
-  return () => {
-    db.batch = original;
-    release();
-  };
+  return release;
 }
 
 /** Waits (polling, up to 5 s) until `condition` holds. */
@@ -92,8 +90,19 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
   }
 }
 
-/** The batches the log at `path` holds. */
-const logged = (path: string): LogBatch[] => StoreLog.read(logFile(path)).batches;
+/** The batches the log at `path` holds (since it last started). */
+const logged = (path: string): LogBatch[] => StoreLog.read(logFile(path))?.records ?? [];
+
+/** Writes a log at `path` that starts after `base` and holds `batches`. */
+function writeLog(path: string, base: number, batches: readonly LogBatch[], synced = base): void {
+  writeFileSync(
+    logFile(path),
+    Buffer.concat([encodeFileHeader(base), ...batches.map((b) => encodeRecord(b, synced))]),
+  );
+}
+
+/** The base of the log at `path`. */
+const baseOf = (path: string): number => StoreLog.read(logFile(path))!.base!;
 
 /** The raw entries a checkpoint of `run` and `task` writes (as the store would). */
 function recordBatch(seq: number, run: Run, task: Task): LogBatch {
@@ -116,10 +125,8 @@ describe('a LevelStore in process durability', () => {
     const task = makeTask(run);
     await store.checkpoint({ tasks: [task] });
     expect(logged(path)).toHaveLength(2);
-    // In `process` durability nothing is synced, so no zeros are written ahead of the records.
-    const records = readFileSync(logFile(path)).length;
-    expect(records).toBeLessThan(16 * 1024);
-    // Read straight after being acknowledged: every read waits for what was logged.
+    // Read straight after being acknowledged: point reads from what is logged, listings once
+    // LevelDB has it.
     expect(await store.getRun(run.id)).toEqual(run);
     expect(await store.listTasks(run.id)).toEqual([task]);
     expect((await store.listRuns()).items.map((r) => r.id)).toEqual([run.id]);
@@ -128,57 +135,51 @@ describe('a LevelStore in process durability', () => {
     const again = await openStore(path, 'strict');
     expect(again.writesThroughLog).toBe(true);
     expect(await again.listTasks(run.id)).toEqual([task]);
-    // In `strict` durability the log writes zeros ahead of its records, to sync them in place.
+    // The log writes zeros ahead of its records, to sync them in place.
     await again.checkpoint({ tasks: [makeTask(run, { taskId: 'b' })] });
-    expect(readFileSync(logFile(path)).length).toBeGreaterThanOrEqual(records + 64 * 1024);
+    expect(readFileSync(logFile(path)).length).toBeGreaterThanOrEqual(64 * 1024);
     expect((await again.verify()).ok).toBe(true);
   });
 
-  it('applies on open what the log has and LevelDB does not, in order, up to a gap', async () => {
+  it('applies on open what the log has and LevelDB does not, in order', async () => {
     const path = tempPath();
     const store = await openStore(path, 'process');
     const run = makeRun({ status: 'running' });
     await store.createRun(run);
     await closeStore(store);
+    const base = baseOf(path);
     // What a process that died after logging, before LevelDB had its batches, leaves behind:
-    // a batch LevelDB already has (seq 1, the run's creation), two it has not, then one after
-    // a gap (its predecessor never logged), which must not be applied.
+    // three batches, the last of which replaces the run written by the first.
     const first = makeTask(run, { taskId: 'a', seq: 0 });
     const second = makeTask(run, { taskId: 'b', seq: 1 });
-    const afterGap = makeTask(run, { taskId: 'c', seq: 2 });
     const done: Run = { ...run, status: 'completed', endedAt: run.createdAt + 5 };
-    writeFileSync(
-      logFile(path),
-      Buffer.concat([
-        encodeRecord({ seq: 1, entries: [[runKey(run.id), encode({ ...run, tags: ['x'] })]] }),
-        encodeRecord(recordBatch(2, run, first)),
-        encodeRecord(recordBatch(3, run, second)),
-        encodeRecord(recordBatch(5, done, afterGap)),
-      ]),
-    );
+    writeLog(path, base, [
+      { seq: base + 1, entries: [[runKey(run.id), encode({ ...run, tags: ['x'] })]] },
+      recordBatch(base + 2, run, first),
+      recordBatch(base + 3, done, second),
+    ]);
+    await withRawDb(path, (db) => db.put(metaKey('logOpen'), encode(true)));
     // A store opened in strict durability replays the log too.
     const reopened = await openStore(path, 'strict');
-    expect(await reopened.getRun(run.id)).toEqual(run);
+    expect(await reopened.getRun(run.id)).toEqual(done);
     expect((await reopened.listTasks(run.id)).map((t) => t.taskId)).toEqual(['a', 'b']);
     expect(logged(path)).toEqual([]);
+    expect(baseOf(path)).toBe(base + 3);
     await closeStore(reopened);
-    // Applied once: the next logged batch follows on from seq 3.
-    const next = await openStore(path, 'process');
-    await next.checkpoint({ runs: [done] });
-    await closeStore(next);
-    const last = await openStore(path, 'process');
-    expect(await last.getRun(run.id)).toEqual(done);
-    // The batch after the gap never came back.
-    expect((await last.listTasks(run.id)).map((t) => t.taskId)).toEqual(['a', 'b']);
-    expect((await last.verify()).ok).toBe(true);
+    // LevelDB says where it is: base + 3, and the next batches follow on from it.
+    expect(await withRawDb(path, (db) => db.get(metaKey('appliedSeq')))).toEqual(encode(base + 3));
   });
 
   it('a log cut in the middle of a record applies the records before the cut', async () => {
     const { path, store, run } = await storeWithRun();
     await closeStore(store);
-    const whole = encodeRecord(recordBatch(2, run, makeTask(run, { taskId: 'kept' })));
-    const cut = encodeRecord(recordBatch(3, run, makeTask(run, { taskId: 'torn' })));
-    writeFileSync(logFile(path), Buffer.concat([whole, cut.subarray(0, cut.length - 7)]));
+    const base = baseOf(path);
+    const whole = encodeRecord(recordBatch(base + 1, run, makeTask(run, { taskId: 'kept' })), base);
+    const cut = encodeRecord(recordBatch(base + 2, run, makeTask(run, { taskId: 'torn' })), base);
+    writeFileSync(
+      logFile(path),
+      Buffer.concat([encodeFileHeader(base), whole, cut.subarray(0, cut.length - 7)]),
+    );
     const reopened = await openStore(path, 'process');
     expect((await reopened.listTasks(run.id)).map((t) => t.taskId)).toEqual(['kept']);
     expect((await reopened.verify()).ok).toBe(true);
@@ -214,7 +215,7 @@ describe('a LevelStore in process durability', () => {
     }
     // 16 MiB, the record that crossed it, and the megabyte the file grows ahead.
     expect(statSync(logFile(path)).size).toBeLessThan(19 * 1024 * 1024);
-    expect(StoreLog.read(logFile(path)).base).toBeGreaterThan(0);
+    expect(baseOf(path)).toBeGreaterThan(0);
     expect(await store.listTasks(run.id)).toHaveLength(24);
     await closeStore(store);
     const reopened = await openStore(path, 'process');
@@ -247,8 +248,9 @@ describe('a LevelStore in process durability', () => {
     const { path, store, run } = await storeWithRun();
     await closeStore(store);
     // A first record torn by a kill: nothing in it can be read.
-    const torn = encodeRecord(recordBatch(2, run, makeTask(run, { taskId: 'torn' })));
-    writeFileSync(logFile(path), torn.subarray(0, torn.length - 3));
+    const base = baseOf(path);
+    const torn = encodeRecord(recordBatch(base + 1, run, makeTask(run, { taskId: 'torn' })), base);
+    writeFileSync(logFile(path), Buffer.concat([encodeFileHeader(base), torn.subarray(0, -3)]));
     const reopened = await openStore(path, 'process');
     expect(logged(path)).toEqual([]);
     // Hold LevelDB's write back: what is acknowledged must be readable from the log alone.
@@ -316,16 +318,11 @@ describe('a LevelStore in process durability', () => {
     release();
     await expect(store.listTasks(run.id)).rejects.toMatchObject({ code: 'WRITE_FAILED' });
     await closeStore(store);
-    // Batch 2 ('a') is damaged in the log: the log's prefix LevelDB lacks is empty, and 'b'
-    // (batch 3) must not be applied without it.
-    const bytes = readFileSync(logFile(path));
-    const first = FILE_HEADER + 12 + bytes.readUInt32LE(FILE_HEADER + 4);
-    bytes[first + 12 + 2] = bytes[first + 12 + 2]! ^ 0xff;
-    writeFileSync(logFile(path), bytes);
+    expect(logged(path).length).toBeGreaterThan(0);
     await store.open();
     open.push(store);
     await store.checkpoint({ tasks: [makeTask(run, { taskId: 'c' })] });
-    expect((await store.listTasks(run.id)).map((t) => t.taskId)).toEqual(['c']);
+    expect((await store.listTasks(run.id)).map((t) => t.taskId)).toEqual(['a', 'b', 'c']);
     expect((await store.verify()).ok).toBe(true);
   });
 
@@ -504,24 +501,81 @@ describe('a LevelStore in strict durability', () => {
     expect((await reopened.verify()).ok).toBe(true);
   });
 
-  it('applies a log with a header whole, LevelDB having some of it already', async () => {
+  it('applies a log whole when LevelDB has some of it already, out of order (as a power cut leaves it)', async () => {
     const { path, store, run } = await storeWithRun('strict');
     await closeStore(store);
-    // As a power cut can leave it: LevelDB kept batch 2 (unsynced) and lost batch 1.
+    // LevelDB kept batch 2 (unsynced, with its position) and lost batch 1.
     const done: Run = { ...run, status: 'completed', endedAt: run.createdAt + 5 };
     const first = makeTask(run, { taskId: 'a', seq: 0 });
-    const { base } = StoreLog.read(logFile(path));
-    const log = StoreLog.start(logFile(path), base!);
-    log.append(recordBatch(base! + 1, run, first));
-    log.append(recordBatch(base! + 2, done, makeTask(run, { taskId: 'b', seq: 1 })));
-    log.close();
+    const base = baseOf(path);
+    writeLog(path, base, [
+      recordBatch(base + 1, run, first),
+      recordBatch(base + 2, done, makeTask(run, { taskId: 'b', seq: 1 })),
+    ]);
     await withRawDb(path, async (db) => {
       await db.put(runKey(run.id), encode(done));
-      await db.put(metaKey('appliedSeq'), encode(base! + 2));
+      await db.put(metaKey('appliedSeq'), encode(base + 2));
+      await db.put(metaKey('logOpen'), encode(true));
     });
     const reopened = await openStore(path, 'strict');
     expect(await reopened.getRun(run.id)).toEqual(done);
     expect((await reopened.listTasks(run.id)).map((t) => t.taskId)).toEqual(['a', 'b']);
     expect(logged(path)).toEqual([]);
   });
+});
+
+describe("LevelDB and the log's position in it", () => {
+  for (const durability of ['strict', 'process'] as const) {
+    it(`${durability}: every LevelDB batch records how far into the log it is; a clean close marks the log closed`, async () => {
+      const { path, store, run } = await storeWithRun(durability);
+      const db = store.level;
+      expect(await db.get(metaKey('logOpen'))).toEqual(encode(true));
+      for (let i = 0; i < 5; i++) {
+        await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: `t${i}` })] }, true);
+      }
+      await store.settled();
+      const last = logged(path).at(-1)!.seq;
+      expect(await db.get(metaKey('appliedSeq'))).toEqual(encode(last));
+      await closeStore(store);
+      const dump = await dumpDb(path);
+      expect(dump.get(metaKey('logOpen'))).toBe(Buffer.from(encode(false)).toString('hex'));
+      expect(dump.get(metaKey('appliedSeq'))).toBe(Buffer.from(encode(last)).toString('hex'));
+      expect(baseOf(path)).toBe(last);
+    });
+
+    it(`${durability}: LevelDB gets nothing the log has not synced: a failed sync stops the store before LevelDB has the batch`, async () => {
+      const { store, run } = await storeWithRun(durability);
+      await store.settled();
+      faults.arm('log.sync', 'throw');
+      try {
+        const written = store[TRUSTED_CHECKPOINT](
+          { tasks: [makeTask(run, { taskId: 'a' })] },
+          true,
+        );
+        // `process` acknowledges before the sync; `strict` fails the write itself.
+        if (durability === 'strict')
+          await expect(written).rejects.toMatchObject({ code: 'WRITE_FAILED' });
+        else await written;
+        await expect(store.listTasks(run.id)).rejects.toMatchObject({ code: 'WRITE_FAILED' });
+        expect(await store.level.get(taskKey(run.id, 'a'))).toBeUndefined();
+      } finally {
+        faults.disarm('log.sync');
+      }
+    });
+
+    it(`${durability}: a point read answers from the log while LevelDB has not got the batch yet`, async () => {
+      const { store, run } = await storeWithRun(durability);
+      await store.settled();
+      const release = holdBatches(store);
+      const task = makeTask(run, { taskId: 'a' });
+      await store[TRUSTED_CHECKPOINT]({ tasks: [task] }, true);
+      expect(await store.getTask(run.id, 'a')).toEqual(task);
+      await store[TRUSTED_CHECKPOINT]({ tasks: [{ ...task, status: 'completed' }] }, true);
+      expect((await store.getTask(run.id, 'a'))?.status).toBe('completed');
+      expect(await store.level.get(taskKey(run.id, 'a'))).toBeUndefined();
+      release();
+      await store.settled();
+      expect((await store.getTask(run.id, 'a'))?.status).toBe('completed');
+    });
+  }
 });
