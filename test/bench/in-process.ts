@@ -22,6 +22,25 @@ export interface Sizes {
 
 const STEPS = 10;
 
+/**
+ * Cairn's store without its log: each batch straight to LevelDB, synced by LevelDB itself in
+ * `strict` durability (the comparison the log must keep winning, docs/performance.md).
+ */
+class LevelDbOnlyStore extends LevelStore {
+  protected override _logFiles(): null {
+    return null;
+  }
+}
+
+/** Which of Cairn's write paths a workload runs on. */
+export type WritePathName = 'log' | 'leveldb';
+
+function makeStore(dir: string, durability: Durability, path: WritePathName): LevelStore {
+  return path === 'log'
+    ? new LevelStore({ path: dir, durability })
+    : new LevelDbOnlyStore({ path: dir, durability });
+}
+
 /** Raw W1: one put of a ~1 KB record per step, one after another. */
 export async function rawSequential(sizes: Sizes, durability: Durability): Promise<number> {
   const dir = tempDir('raw');
@@ -99,9 +118,10 @@ export async function cairnSteps(
   sizes: Sizes,
   durability: Durability,
   inFlight: number,
+  writePath: WritePathName = 'log',
 ): Promise<number> {
   const dir = tempDir('cairn');
-  const store = new LevelStore({ path: dir, durability });
+  const store = makeStore(dir, durability, writePath);
   const engine = await createEngine({ store, workflows: benchWorkflows });
   let next = 0;
   const start = performance.now();
@@ -147,9 +167,13 @@ export interface ResumeFigures {
  * W3: runs paused at a wait (not in memory) are resumed one by one: the latency of each
  * resume, and resumes per second with each run carried on to its end.
  */
-export async function cairnResume(sizes: Sizes, durability: Durability): Promise<ResumeFigures> {
+export async function cairnResume(
+  sizes: Sizes,
+  durability: Durability,
+  writePath: WritePathName = 'log',
+): Promise<ResumeFigures> {
   const dir = tempDir('cairn');
-  const store = new LevelStore({ path: dir, durability });
+  const store = makeStore(dir, durability, writePath);
   const engine = await createEngine({ store, workflows: benchWorkflows });
   const ids: string[] = [];
   let paused = 0;

@@ -4,7 +4,9 @@
  * Each workload is measured against a raw baseline (plain `level` doing the least the same
  * work needs) measured in the same run, interleaved, several times; the table reports
  * medians and ratios. `--smoke` runs tiny sizes (CI runs it so the bench cannot rot).
- * `--only=W1,W3` runs some workloads.
+ * `--only=W1,W3` runs some workloads. `Log` (in a full run, or `--only=Log`) measures W1, W2
+ * and W3 with Cairn's store writing through its log and straight to LevelDB with LevelDB's own
+ * sync, alternated, in both durabilities.
  */
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +20,7 @@ import {
   storeSequential,
   type ResumeFigures,
   type Sizes,
+  type WritePathName,
 } from './in-process.js';
 
 const smoke = process.argv.includes('--smoke');
@@ -339,6 +342,58 @@ async function memory(): Promise<void> {
   );
 }
 
+/**
+ * W1, W2 and W3 on Cairn's store writing through its log and straight to LevelDB (synced by
+ * LevelDB in `strict`), alternated: what the log buys, as the ratio log / LevelDB (above 1:
+ * the log is faster; for W3, the ratio of p50 latencies LevelDB / log).
+ */
+async function logAgainstLevelDb(durability: 'strict' | 'process'): Promise<void> {
+  const w1: Record<WritePathName, number[]> = { log: [], leveldb: [] };
+  const w2: Record<WritePathName, number[]> = { log: [], leveldb: [] };
+  const w3: Record<WritePathName, number[]> = { log: [], leveldb: [] };
+  for (let r = 0; r < sizes.reps; r++) {
+    for (const path of ['log', 'leveldb'] as const) {
+      w1[path].push(await cairnSteps(sizes, durability, 1, path));
+      w2[path].push(await cairnSteps(sizes, durability, sizes.inFlight, path));
+      w3[path].push((await cairnResume(sizes, durability, path)).p50);
+    }
+  }
+  const m = (values: Record<WritePathName, number[]>): [number, number] => [
+    median(values.log),
+    median(values.leveldb),
+  ];
+  const [w1Log, w1Level] = m(w1);
+  const [w2Log, w2Level] = m(w2);
+  const [w3Log, w3Level] = m(w3);
+  const gains = { w1: w1Log / w1Level, w2: w2Log / w2Level, w3: w3Level / w3Log };
+  const target = Math.min(gains.w1, gains.w2, gains.w3) >= 1.15;
+  emit(
+    {
+      workload: 'Log',
+      durability,
+      w1_log_per_s: Math.round(w1Log),
+      w1_leveldb_per_s: Math.round(w1Level),
+      w2_log_per_s: Math.round(w2Log),
+      w2_leveldb_per_s: Math.round(w2Level),
+      w3_log_p50_ms: +w3Log.toFixed(3),
+      w3_leveldb_p50_ms: +w3Level.toFixed(3),
+      w1_gain: +gains.w1.toFixed(3),
+      w2_gain: +gains.w2.toFixed(3),
+      w3_gain: +gains.w3.toFixed(3),
+      target_met: target,
+    },
+    [
+      'Log vs LevelDB',
+      durability,
+      `W1 ${fmt(w1Log)}/s, W2 ${fmt(w2Log)}/s, W3 p50 ${w3Log.toFixed(2)} ms`,
+      `W1 ${fmt(w1Level)}/s, W2 ${fmt(w2Level)}/s, W3 p50 ${w3Level.toFixed(2)} ms`,
+      `${gains.w1.toFixed(2)} / ${gains.w2.toFixed(2)} / ${gains.w3.toFixed(2)}`,
+      'each ≥ 1.15',
+      verdict(target),
+    ],
+  );
+}
+
 // `pnpm bench` builds the packages and runs them as they ship (compiled JavaScript); the test
 // suite's smoke run loads their TypeScript sources instead.
 const fromSource = process.execArgv.some((a) => a.includes('@cairn/source'));
@@ -357,6 +412,9 @@ if (want('W3')) {
 if (want('W4')) await w4();
 if (want('W5')) await w5();
 if (want('Memory')) await memory();
+if (want('Log')) {
+  for (const durability of ['strict', 'process'] as const) await logAgainstLevelDb(durability);
+}
 
 const header = ['workload', 'durability', 'Cairn', 'raw baseline', 'ratio', 'target', ''];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -1128,7 +1128,7 @@ export class LevelStore extends LevelBackedStore {
     this.location = resolveStorePath(options.path);
   }
 
-  protected override _logFiles(): { file: string; legacyFile: string } {
+  protected override _logFiles(): { file: string; legacyFile: string } | null {
     return {
       file: join(this.location, LOG_FILE),
       legacyFile: join(this.location, LEGACY_LOG_FILE),
