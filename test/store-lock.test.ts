@@ -58,7 +58,7 @@ describe('LevelStore locking across processes', () => {
       const store = new LevelStore({ path });
       const error = await openError(store);
       expect(error.code).toBe('STORE_LOCKED');
-      expect(error.details).toMatchObject({ location: path });
+      expect(error.details).toMatchObject({ location: path, holder: 'another process' });
       expect(error.message).toContain(path);
       // The LevelDB error is kept as the cause, not parsed.
       expect(causeCodes(error)).toContain('LEVEL_LOCKED');

@@ -4,7 +4,7 @@ import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { decode, decodeRaw, encode } from './codec.js';
 import { decodeRun, decodeTask, encodeRun, encodeTask } from './compact.js';
-import { CairnError } from './errors.js';
+import { CairnError, withOsReason } from './errors.js';
 import { GroupCommitter, type DeferredWrite, type WriteValue } from './group-commit.js';
 import { LEGACY_LOG_FILE } from './legacy-log.js';
 import { LOG_FILE } from './log-file.js';
@@ -69,6 +69,8 @@ const MAX_TRACKED_RUNS = 10_000;
 /** Usage keys whose deferred write is kept for reuse (a new day brings new keys). */
 const MAX_USAGE_WRITES = 10_000;
 const LOG_SEQ_KEY = metaKey('logSeq');
+/** The locations this process has a store open at, to say who holds a locked one. */
+const OPEN_HERE = new Set<string>();
 const InboxValueSchema = z.object({ data: z.unknown(), at: z.number() });
 
 export interface LevelBackedStoreOptions {
@@ -161,12 +163,11 @@ export abstract class LevelBackedStore extends Store {
   }
 
   /** What the last open salvaged from a damaged log (`onLogDamage: 'salvage'`), or null. */
-  get salvage(): SalvageReport | null {
+  override get salvage(): SalvageReport | null {
     return this.#salvage;
   }
 
-  /** Every salvage of a damaged log this store has had, oldest first (`meta/salvage`). */
-  async salvages(): Promise<SalvageReport[]> {
+  protected override async _salvages(): Promise<SalvageReport[]> {
     await this.#settled();
     return readSalvages(this.level);
   }
@@ -238,6 +239,7 @@ export abstract class LevelBackedStore extends Store {
     this.#db = db;
     this.#writes = writes;
     this.#salvage = salvage;
+    if (this.location !== null) OPEN_HERE.add(this.location);
     this.#committer = new GroupCommitter(
       { write: (entries, sync) => writes.write(entries, sync) },
       this.durability === 'strict',
@@ -245,11 +247,14 @@ export abstract class LevelBackedStore extends Store {
   }
 
   #logError(file: string, cause: unknown): CairnError {
-    return new CairnError(
-      'STORE_OPEN_FAILED',
+    const reason = withOsReason(
       `The store's log at ${file} could not be read, applied or opened`,
-      { cause, details: { location: this.location ?? 'memory', file } },
+      cause,
     );
+    return new CairnError('STORE_OPEN_FAILED', reason.message, {
+      cause,
+      details: { location: this.location ?? 'memory', file, ...reason.details },
+    });
   }
 
   #openError(cause: unknown): CairnError {
@@ -257,17 +262,25 @@ export abstract class LevelBackedStore extends Store {
     let c: unknown = cause;
     while (c instanceof Error) {
       if ((c as { code?: unknown }).code === 'LEVEL_LOCKED') {
+        if (OPEN_HERE.has(where)) {
+          return new CairnError(
+            'STORE_LOCKED',
+            `The store at ${where} is already open in this process: another LevelStore (or the engine that opened it) holds it. Close that one first (store.close(), engine.close()), or use it instead of opening a second.`,
+            { cause, details: { location: where, holder: 'this process' } },
+          );
+        }
         return new CairnError(
           'STORE_LOCKED',
           `The store at ${where} is open in another process. LevelDB allows one process at a time: stop that process, or point this one at another directory.`,
-          { cause, details: { location: where } },
+          { cause, details: { location: where, holder: 'another process' } },
         );
       }
       c = c.cause;
     }
-    return new CairnError('STORE_OPEN_FAILED', `The store at ${where} could not be opened`, {
+    const reason = withOsReason(`The store at ${where} could not be opened`, cause);
+    return new CairnError('STORE_OPEN_FAILED', reason.message, {
       cause,
-      details: { location: where },
+      details: { location: where, ...reason.details },
     });
   }
 
@@ -293,6 +306,7 @@ export abstract class LevelBackedStore extends Store {
     });
     this.#writes = null;
     await this.#db?.close();
+    if (this.#db !== null && this.location !== null) OPEN_HERE.delete(this.location);
     this.#db = null;
     this.#committer = null;
   }

@@ -119,14 +119,14 @@ export function reopenTests(ctx: SuiteContext): void {
   });
 
   itIf(ctx.supports.locking, NO_LOCKING)(
-    'a second store over an open location is STORE_LOCKED; the first carries on',
+    'a second store over an open location is STORE_LOCKED naming this process; the first carries on',
     async () => {
       const first = await ctx.open();
       const run = makeRun();
       await first.createRun(run);
       const second = await ctx.create({ reuse: first });
       const error = await expectCairnError(() => second.open(), 'STORE_LOCKED');
-      expect(error.details).toMatchObject({ location: first.location });
+      expect(error.details).toMatchObject({ location: first.location, holder: 'this process' });
       expect(second.status).toBe('closed');
       await expectCairnError(() => second.getRun(run.id), 'STORE_CLOSED');
       await first.checkpoint({ runs: [withStatus(run, 'completed')] });
