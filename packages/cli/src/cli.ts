@@ -14,7 +14,8 @@ const EXIT_CODES_HELP = `Exit codes:
   1  the operation failed (e.g. resume data refused: INVALID_RESUME_INPUT)
   2  bad arguments or usage
   3  not found (no such run, task or store)
-  4  the store is locked by another process (a running engine)`;
+  4  the store is locked by another process (a running engine)
+  5  the store's log is damaged (LOG_DAMAGED): cairn salvage opens it`;
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((cmd) => cmd.name.length));

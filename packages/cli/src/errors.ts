@@ -9,6 +9,8 @@ export const EXIT = {
   notFound: 3,
   /** Another process (a running engine) has the store open. */
   locked: 4,
+  /** The store's log is damaged (LOG_DAMAGED): `cairn salvage` opens it. */
+  damaged: 5,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -40,6 +42,8 @@ export function exitCodeOf(error: unknown): ExitCode {
         return EXIT.notFound;
       case 'STORE_LOCKED':
         return EXIT.locked;
+      case 'LOG_DAMAGED':
+        return EXIT.damaged;
       case 'INVALID_ARGUMENT':
         return EXIT.usage;
       default:

@@ -62,6 +62,8 @@ export interface Result {
 export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** The largest file the command may write, in KiB (`ulimit -f`): past it, writes fail with EFBIG. */
+  readonly fileSizeLimitKb?: number;
 }
 
 /** `cairn <args>`: resolves with its exit code and output (never rejects on a failure exit). */
@@ -71,7 +73,18 @@ export function cairn(args: readonly string[], options: RunOptions = {}): Promis
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     delete env.FORCE_COLOR;
     Object.assign(env, options.env);
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const command =
+      options.fileSizeLimitKb === undefined
+        ? [process.execPath, BIN, ...args]
+        : [
+            '/bin/sh',
+            '-c',
+            `ulimit -f ${options.fileSizeLimitKb} && exec "$0" "$@"`,
+            process.execPath,
+            BIN,
+            ...args,
+          ];
+    const child = spawn(command[0]!, command.slice(1), {
       env,
       cwd: options.cwd ?? process.cwd(),
       stdio: ['ignore', 'pipe', 'pipe'],

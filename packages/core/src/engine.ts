@@ -234,6 +234,13 @@ export class Engine {
 
   async #open(recover: boolean): Promise<void> {
     await this.#store.open();
+    const salvage = this.#store.salvage;
+    if (salvage !== null) {
+      this.#events.emit('warning', {
+        message: `The store's log was damaged and salvaged: ${salvage.runs.length} run(s) may have lost their last checkpoints (store.salvages(), diagnose())`,
+        cause: salvage,
+      });
+    }
     if (recover) await this.#recoverAll();
     await this.#timers.start();
   }

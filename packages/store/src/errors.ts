@@ -61,3 +61,40 @@ export class CairnError extends Error {
 export function isCairnError(error: unknown, code?: ErrorCode): error is CairnError {
   return error instanceof CairnError && (code === undefined || error.code === code);
 }
+
+/**
+ * The operating system's reasons a write fails that a person can act on, by errno code, and
+ * the text LevelDB puts in its own IO errors for them (it gives no code).
+ */
+const OS_ERRORS: Record<string, { readonly text: string; readonly strerror: string }> = {
+  ENOSPC: { text: 'no space left on the device', strerror: 'No space left on device' },
+  EFBIG: { text: 'the file is larger than this system allows', strerror: 'File too large' },
+  EDQUOT: { text: 'the disk quota is exceeded', strerror: 'Disk quota exceeded' },
+  EROFS: { text: 'the file system is read-only', strerror: 'Read-only file system' },
+  EIO: { text: 'the disk reported an I/O error', strerror: 'Input/output error' },
+  EACCES: { text: 'permission denied', strerror: 'Permission denied' },
+};
+
+/** What the operating system said, found in an error or its causes: e.g. `{ code: 'ENOSPC', … }`. */
+export function osErrorOf(error: unknown): { code: string; text: string } | null {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 10; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code in OS_ERRORS) return { code, text: OS_ERRORS[code]!.text };
+    for (const [name, known] of Object.entries(OS_ERRORS)) {
+      if (e.message.includes(known.strerror)) return { code: name, text: known.text };
+    }
+    e = e.cause;
+  }
+  return null;
+}
+
+/** `message`, with the operating system's reason when `cause` has one (see `osErrorOf`). */
+export function withOsReason(
+  message: string,
+  cause: unknown,
+): { message: string; details: { os?: string } } {
+  const os = osErrorOf(cause);
+  return os === null
+    ? { message, details: {} }
+    : { message: `${message}: ${os.text} (${os.code})`, details: { os: os.code } };
+}

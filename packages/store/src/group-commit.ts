@@ -1,4 +1,4 @@
-import { CairnError } from './errors.js';
+import { CairnError, withOsReason } from './errors.js';
 import { faults } from './faults.js';
 
 /** A value to put, or `null` to delete. */
@@ -142,12 +142,11 @@ export class GroupCommitter {
     this.#waiters = [];
     this.#durable = false;
     const failed = (cause: unknown): void => {
+      const reason = withOsReason('A batch could not be written to the store', cause);
       const error =
         cause instanceof CairnError
           ? cause
-          : new CairnError('WRITE_FAILED', 'A batch could not be written to the store', {
-              cause,
-            });
+          : new CairnError('WRITE_FAILED', reason.message, { cause, details: reason.details });
       for (const w of waiters) w.failed?.(error);
       for (const w of waiters) w.reject(error);
       this.#settled();

@@ -1,4 +1,4 @@
-export { CairnError, ERROR_CODES, isCairnError } from './errors.js';
+export { CairnError, ERROR_CODES, isCairnError, osErrorOf } from './errors.js';
 export type { CairnErrorOptions, ErrorCode } from './errors.js';
 export {
   AttemptSchema,
@@ -53,6 +53,7 @@ export type {
   StoreSupports,
 } from './store.js';
 export { LevelBackedStore, LevelStore, MemoryStore } from './level-store.js';
+export type { LogDamagePolicy, LogDamageReason, SalvageReport } from './log-recovery.js';
 export type {
   LevelBackedStoreOptions,
   LevelStoreOptions,

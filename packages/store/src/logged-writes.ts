@@ -1,4 +1,4 @@
-import { CairnError } from './errors.js';
+import { CairnError, withOsReason } from './errors.js';
 import type { WriteValue } from './group-commit.js';
 import { StoreLog } from './log-file.js';
 import type { LogBatch } from './log-format.js';
@@ -248,11 +248,12 @@ export class LoggedWrites implements WritePath {
       (cause: unknown) => {
         // Whether the batch is on the disk is unknown, and so is everything logged after it:
         // the store stops (fail closed) until it is reopened, which applies what the log has.
+        const reason = withOsReason("The store's log could not be synced", cause);
         this.#fail(
           new CairnError(
             'WRITE_FAILED',
-            "The store's log could not be synced; reopen the store to apply what it holds",
-            { cause },
+            `${reason.message}; reopen the store to apply what it holds`,
+            { cause, details: reason.details },
           ),
         );
       },
@@ -347,11 +348,15 @@ export class LoggedWrites implements WritePath {
         this.#applying = false;
         // The batches are in the log, and the next open applies them; until then this store
         // cannot show them, so it stops (fail closed).
+        const reason = withOsReason('A batch could not be written to LevelDB', cause);
         this.#fail(
           new CairnError(
             'WRITE_FAILED',
-            'A batch could not be written to the store; reopen it to apply what was logged',
-            { cause },
+            `${reason.message}; reopen the store to apply what was logged`,
+            {
+              cause,
+              details: reason.details,
+            },
           ),
         );
       },

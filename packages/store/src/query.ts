@@ -1,4 +1,5 @@
 import { CairnError } from './errors.js';
+import type { SalvageReport } from './log-recovery.js';
 import { TERMINAL_STATUSES, type LogLine, type Run, type RunStatus, type Task } from './records.js';
 import { Store, checkId, typeError } from './store.js';
 
@@ -137,6 +138,11 @@ export interface Diagnosis {
   readonly maxRecoveries?: number;
   /** Whether the engine has the run's version; null when unknown (a store-only diagnosis). */
   readonly versionRegistered: boolean | null;
+  /**
+   * The last salvage of a damaged log that named this run: it may have lost its last
+   * checkpoints then (steps after them run again). Null when none did.
+   */
+  readonly salvage: SalvageReport | null;
   /** Plain sentences, most important first. */
   readonly findings: string[];
 }
@@ -189,6 +195,7 @@ export async function diagnose(
   const tasks = await store.listTasks(runId);
   const children = await childRuns(store, tasks);
   const inbox = (await store.listInbox(runId)).map((e) => e.taskId);
+  const salvage = (await store.salvages()).findLast((s) => s.runs.includes(runId)) ?? null;
   const versionRegistered =
     options.registeredVersions === undefined
       ? null
@@ -228,6 +235,11 @@ export async function diagnose(
 
   const findings: string[] = [];
   const say = (sentence: string) => findings.push(sentence);
+  if (salvage !== null) {
+    say(
+      `the store's log was damaged (${salvage.reason}, at offset ${salvage.offset} of ${salvage.file}) and salvaged at ${iso(salvage.at)}: this run may have lost the checkpoints it made last before that; steps after its last checkpoint run again`,
+    );
+  }
   if (TERMINAL_STATUSES.has(run.status)) {
     say(ended(run));
   } else {
@@ -312,6 +324,7 @@ export async function diagnose(
     recoveries: run.recoveries,
     ...(options.maxRecoveries === undefined ? {} : { maxRecoveries: options.maxRecoveries }),
     versionRegistered,
+    salvage,
     findings,
   };
 }

@@ -1,4 +1,5 @@
 import { assertSerializable } from './codec.js';
+import type { SalvageReport } from './log-recovery.js';
 import { CairnError } from './errors.js';
 import {
   checkExportOptions,
@@ -558,6 +559,25 @@ export abstract class Store {
     checkId('name', name);
     this.#assertOpen();
     return this._getMeta(name);
+  }
+
+  /**
+   * Every salvage of a damaged log this store has had, oldest first: when, where the damage
+   * was, and the runs that may have lost their last checkpoints (log-recovery.ts). Empty for a
+   * backend without a log of its own.
+   */
+  async salvages(): Promise<SalvageReport[]> {
+    this.#assertOpen();
+    return this._salvages();
+  }
+
+  protected async _salvages(): Promise<SalvageReport[]> {
+    return [];
+  }
+
+  /** What the last `open()` salvaged from a damaged log, or null (see `salvages()`). */
+  get salvage(): SalvageReport | null {
+    return null;
   }
 
   async putMeta(name: string, value: unknown): Promise<void> {

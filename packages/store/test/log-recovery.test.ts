@@ -2,27 +2,29 @@
  * Opening a LevelStore whose log was left by a crash, a power cut or damage: what is replayed,
  * what is refused with LOG_DAMAGED, and what a salvage keeps (log-recovery.ts).
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode } from '../src/codec.js';
-import { CairnError, LevelStore, isCairnError, type Run, type Task } from '../src/index.js';
-import { metaKey, runKey, taskKey } from '../src/keys.js';
+import { CairnError, LevelStore, diagnose, isCairnError, type Run } from '../src/index.js';
+import { metaKey, runKey } from '../src/keys.js';
 import { LOG_FILE, StoreLog } from '../src/log-file.js';
-import { FILE_HEADER, encodeFileHeader, encodeRecord, type LogBatch } from '../src/log-format.js';
-import { makeRun, makeTask } from '../src/suite/fixtures.js';
+import { FILE_HEADER, encodeFileHeader, encodeRecord } from '../src/log-format.js';
+import { makeRun } from '../src/suite/fixtures.js';
+import {
+  crashed,
+  damageRecord,
+  logFile,
+  removeCrashed,
+  stepTask,
+} from '../../../test/helpers/damaged-log.js';
 import { dumpDb, withRawDb } from '../../../test/helpers/raw.js';
 
-const dirs: string[] = [];
 const opened: LevelStore[] = [];
 
 afterEach(async () => {
   for (const store of opened.splice(0)) await store.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  removeCrashed();
 });
-
-const logFile = (path: string): string => join(path, LOG_FILE);
 
 async function open(path: string, options: { salvage?: boolean } = {}): Promise<LevelStore> {
   const store = new LevelStore({ path, ...(options.salvage ? { onLogDamage: 'salvage' } : {}) });
@@ -42,52 +44,6 @@ async function refusal(path: string): Promise<CairnError> {
   expect(isCairnError(error, 'LOG_DAMAGED')).toBe(true);
   expect(store.status).toBe('closed');
   return error as CairnError;
-}
-
-/** A step of one run, at `n` (its output says which). */
-const stepTask = (run: Run, n: number): Task =>
-  makeTask(run, { taskId: 'step', status: 'completed', attempt: 1, output: n });
-
-/**
- * A store holding one run, closed, then left as a process that died leaves it: the log starts
- * after `base` and holds `count` batches, batch `base + n` writing the run's `step` task at
- * `n`; LevelDB holds the first `applied` of them with its position, and the log is marked open.
- */
-async function crashed(
-  count: number,
-  applied: number,
-  synced: (n: number) => number = (n) => n - 1,
-): Promise<{ path: string; run: Run; base: number; records: Buffer[] }> {
-  const path = mkdtempSync(join(tmpdir(), 'cairn-log-recovery-'));
-  dirs.push(path);
-  const store = new LevelStore({ path });
-  await store.open();
-  const run = makeRun();
-  await store.createRun(run);
-  await store.close();
-  const base = StoreLog.read(logFile(path))!.base!;
-  const batches: LogBatch[] = Array.from({ length: count }, (_, i) => ({
-    seq: base + i + 1,
-    entries: [[taskKey(run.id, 'step'), encode(stepTask(run, i + 1))]],
-  }));
-  const records = batches.map((b, i) => encodeRecord(b, base + synced(i + 1)));
-  writeFileSync(logFile(path), Buffer.concat([encodeFileHeader(base), ...records]));
-  await withRawDb(path, async (db) => {
-    if (applied > 0) await db.put(taskKey(run.id, 'step'), encode(stepTask(run, applied)));
-    await db.put(metaKey('appliedSeq'), encode(base + applied));
-    await db.put(metaKey('logOpen'), encode(true));
-  });
-  return { path, run, base, records };
-}
-
-/** Flips a byte of record `n` (1-based) of the log at `path`, inside its value. */
-function damageRecord(path: string, records: readonly Buffer[], n: number): number {
-  const bytes = readFileSync(logFile(path));
-  const offset = FILE_HEADER + records.slice(0, n - 1).reduce((sum, r) => sum + r.length, 0);
-  const at = offset + records[n - 1]!.length - 3;
-  bytes[at] = bytes[at]! ^ 0xff;
-  writeFileSync(logFile(path), bytes);
-  return offset;
 }
 
 const stepOf = async (store: LevelStore, run: Run): Promise<unknown> =>
@@ -229,6 +185,10 @@ describe("onLogDamage: 'salvage'", () => {
     expect(readFileSync(report.file)).toEqual(damagedLog);
     expect(readdirSync(path).filter((f) => f.startsWith(`${LOG_FILE}.damaged-`))).toHaveLength(1);
     expect(await store.salvages()).toEqual([report]);
+    // diagnose() names it first.
+    const diagnosis = await diagnose(store, run.id);
+    expect(diagnosis.salvage).toEqual(report);
+    expect(diagnosis.findings[0]).toContain('salvaged');
     expect((await store.verify()).problems.filter((p) => !p.key.startsWith('tasks'))).toEqual([]);
     await store.close();
     // The next open is an ordinary one, and the salvage is still on record.

@@ -36,14 +36,18 @@ ${COMMON_HELP}`,
       throw usageError('--versions must be a comma-separated list');
     const maxRecoveries = intOption(values['max-recoveries'], 'max-recoveries', { min: 0 });
     const runId = positionals[0] ?? '';
-    const diagnosis = await withStore(out, { path: values.store }, async (store) => {
-      const { diagnose } = await import('@cairn/store');
-      return diagnose(store, runId, {
-        now: ctx.now,
-        ...(versions === undefined ? {} : { registeredVersions: versions }),
-        ...(maxRecoveries === undefined ? {} : { maxRecoveries }),
-      });
-    });
+    const diagnosis = await withStore(
+      out,
+      { path: values.store, readOnly: true },
+      async (store) => {
+        const { diagnose } = await import('@cairn/store');
+        return diagnose(store, runId, {
+          now: ctx.now,
+          ...(versions === undefined ? {} : { registeredVersions: versions }),
+          ...(maxRecoveries === undefined ? {} : { maxRecoveries }),
+        });
+      },
+    );
     out.result(diagnosis);
     if (!out.json) print(out, diagnosis, ctx.now);
     return 0;

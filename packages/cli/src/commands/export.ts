@@ -48,7 +48,7 @@ ${COMMON_HELP}`,
       stepsCsv?: ExportResult & { out: string };
     } = {};
     const sinks: LineSink[] = [];
-    await withStore(out, { path: values.store }, async (store) => {
+    await withStore(out, { path: values.store, readOnly: true }, async (store) => {
       try {
         if (ndjsonPath !== undefined) {
           const sink = lineSink(ndjsonPath, ctx.stdout);

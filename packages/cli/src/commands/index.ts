@@ -7,6 +7,7 @@ import { pause } from './pause.js';
 import { prune } from './prune.js';
 import { resume } from './resume.js';
 import { runs } from './runs.js';
+import { salvage } from './salvage.js';
 import { show } from './show.js';
 import { stats } from './stats.js';
 import { waiting } from './waiting.js';
@@ -24,4 +25,5 @@ export const COMMANDS: readonly Command[] = [
   prune,
   exportCommand,
   importCommand,
+  salvage,
 ];

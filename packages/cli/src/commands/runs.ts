@@ -32,7 +32,9 @@ ${COMMON_HELP}`,
     if (values.help === true) return printHelp(out, this.help);
     const limit = intOption(values.limit, 'limit', { max: 1000 }) ?? 50;
     const query = { ...runFilter(values, ctx.now), limit, cursor: values.cursor ?? null };
-    const page = await withStore(out, { path: values.store }, (store) => store.listRuns(query));
+    const page = await withStore(out, { path: values.store, readOnly: true }, (store) =>
+      store.listRuns(query),
+    );
     out.result({
       items: page.items,
       cursor: page.cursor,

@@ -35,7 +35,7 @@ ${COMMON_HELP}`,
     const logLimit = intOption(values.logs, 'logs', { min: 0, max: 10_000 }) ?? 10;
     const width = intOption(values.width, 'width', { min: 10, max: 400 });
     const runId = positionals[0] ?? '';
-    const detail = await withStore(out, { path: values.store }, async (store) => {
+    const detail = await withStore(out, { path: values.store, readOnly: true }, async (store) => {
       const { runDetail } = await import('@cairn/store');
       return runDetail(store, runId);
     });

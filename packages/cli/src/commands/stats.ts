@@ -47,7 +47,9 @@ ${COMMON_HELP}`,
       ...(values.namespace === undefined ? {} : { namespace: values.namespace }),
       ...(values.workflow === undefined ? {} : { workflow: values.workflow }),
     };
-    const rows = await withStore(out, { path: values.store }, (store) => store.usage(query));
+    const rows = await withStore(out, { path: values.store, readOnly: true }, (store) =>
+      store.usage(query),
+    );
     const total = totals(rows);
     out.result({ ...query, rows, total });
     if (out.json) return 0;

@@ -39,7 +39,7 @@ ${COMMON_HELP}`,
       limit,
       cursor: values.cursor ?? null,
     };
-    const page = await withStore(out, { path: values.store }, (store) =>
+    const page = await withStore(out, { path: values.store, readOnly: true }, (store) =>
       listWaitingTasks(store, query),
     );
     const { items, cursor } = page;
