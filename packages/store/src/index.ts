@@ -52,13 +52,11 @@ export type {
   StoreStatus,
   StoreSupports,
 } from './store.js';
-export { LevelBackedStore, LevelStore, MemoryStore } from './level-store.js';
+export { LevelBackedStore } from './level-backed-store.js';
+export { LevelStore, MemoryStore } from './level-store.js';
 export type { LogDamagePolicy, LogDamageReason, SalvageReport } from './log-recovery.js';
-export type {
-  LevelBackedStoreOptions,
-  LevelStoreOptions,
-  MemoryStoreOptions,
-} from './level-store.js';
+export type { LevelBackedStoreOptions } from './level-backed-store.js';
+export type { LevelStoreOptions, MemoryStoreOptions } from './level-store.js';
 export { CURRENT_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 export { USAGE_GROUPS, UsageDeltaSchema, countsForUsage, usageOfStep, utcDay } from './usage.js';
 export type { UsageDelta, UsageGroup, UsageQuery, UsageRow, UsageTotals } from './usage.js';

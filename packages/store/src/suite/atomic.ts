@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { CairnError } from '../errors.js';
 import { faults } from '../faults.js';
 import { PREFIX } from '../keys.js';
-import { LevelBackedStore } from '../level-store.js';
+import { LevelBackedStore } from '../level-backed-store.js';
 import { RUN_STATUSES, type Run, type Task } from '../records.js';
 import type { Store } from '../store.js';
 import { expectCairnError, itIf, type SuiteContext } from './context.js';

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, expect, it } from 'vitest';
 import { CairnError, type ErrorCode } from '../errors.js';
-import { LevelBackedStore } from '../level-store.js';
+import { LevelBackedStore } from '../level-backed-store.js';
 import type { LevelDb, MigrationProgress } from '../migrations.js';
 import type { Store, StoreSupports } from '../store.js';
 

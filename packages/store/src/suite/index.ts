@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { LevelBackedStore } from '../level-store.js';
+import { LevelBackedStore } from '../level-backed-store.js';
 import { atomicTests } from './atomic.js';
 import { badInputTests } from './bad-input.js';
 import { badValueTests } from './bad-values.js';

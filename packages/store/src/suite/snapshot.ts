@@ -1,5 +1,5 @@
 import { displayKey } from '../keys.js';
-import { LevelBackedStore } from '../level-store.js';
+import { LevelBackedStore } from '../level-backed-store.js';
 import type { LogLine, Run, Task, Timer } from '../records.js';
 import { MAX_LIMIT, type InboxEntry, type Store } from '../store.js';
 

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { LevelBackedStore } from '../level-store.js';
+import { LevelBackedStore } from '../level-backed-store.js';
 import type { Run } from '../records.js';
 import { TRUSTED_CHECKPOINT, type Store } from '../store.js';
 import { usageOfStep, type UsageDelta } from '../usage.js';
