@@ -207,9 +207,9 @@ export async function failStep(
 }
 
 /**
- * The "started" marker of an attempt that did not end at once: a soft write (not synced on its
- * own), made when its batch is flushed, so it records the attempt as it is then, and dropped
- * when the result replaces it first.
+ * The "started" marker of an attempt: a soft write (not synced on its own), which the store
+ * hands to the operating system before it returns (log-file.ts), so that it is on disk before
+ * the step function runs.
  */
 function markStarted(exec: RunExecution, task: Task): void {
   exec.host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((cause: unknown) => {
@@ -276,6 +276,9 @@ export async function runAttempt<T>(
     });
   }
   exec.host.stepStarted();
+  // Recorded before the step function runs: a process that dies in it leaves the attempt on
+  // disk, and the next one is attempt + 1.
+  markStarted(exec, task);
   // The attempt's abort controller is made only when something needs it: a timeout, a
   // step function that reads its signal, or an asynchronous step (cancellation aborts it).
   let controller: AbortController | null = null;
@@ -293,18 +296,9 @@ export async function runAttempt<T>(
   let onRunAbort: (() => void) | null = null;
   try {
     const stepContext = new AttemptContext(exec, task, attempt, ensure);
-    let result: T | PromiseLike<T>;
-    try {
-      faults.hit('step.before-run', task);
-      result = fn(stepContext);
-    } catch (error) {
-      markStarted(exec, task);
-      throw error;
-    }
-    // A step that returned at once needs no "started" marker: nothing can be written before
-    // its result replaces the marker in the same batch (batches are made in a later turn).
+    faults.hit('step.before-run', task);
+    const result = fn(stepContext);
     if (!isThenable(result)) return { ok: true, started: true, value: result };
-    markStarted(exec, task);
     // An asynchronous step races its timeout and the run's cancellation.
     const ac = ensure();
     const runSignal = exec.abort.signal;

@@ -46,7 +46,8 @@ export class GroupCommitter {
   #waiters: Waiter[] = [];
   #durable = false;
   #scheduled = false;
-  #inflight: Promise<void> | null = null;
+  /** Batches being written: one, or more when some were written at once (`flushNow`). */
+  readonly #inflight = new Set<Promise<void>>();
   #batches = 0;
 
   constructor(writer: BatchWriter, syncDurable: boolean) {
@@ -92,10 +93,20 @@ export class GroupCommitter {
 
   /** Resolves when everything written so far is on disk (or has failed). */
   async flush(): Promise<void> {
-    while (this.#inflight !== null || this.#waiters.length > 0) {
-      if (this.#inflight) await this.#inflight;
+    while (this.#inflight.size > 0 || this.#waiters.length > 0) {
+      if (this.#inflight.size > 0) await Promise.all(this.#inflight);
       else await this.#run();
     }
+  }
+
+  /**
+   * Hands what is pending to the writer now, as a batch of its own, even while another batch
+   * is being written. Only for a writer that takes a batch in order as it is given (the store's
+   * log appends it before `write` returns): then it is in the operating system's hands when
+   * this returns.
+   */
+  flushNow(): void {
+    if (this.#waiters.length > 0) void this.#run(true);
   }
 
   /**
@@ -104,7 +115,7 @@ export class GroupCommitter {
    * their continuations make is in it, without waiting for the event loop's next phase.
    */
   #schedule(): void {
-    if (this.#scheduled || this.#inflight) return;
+    if (this.#scheduled || this.#inflight.size > 0) return;
     this.#scheduled = true;
     process.nextTick(() => {
       this.#scheduled = false;
@@ -112,16 +123,16 @@ export class GroupCommitter {
     });
   }
 
-  /** The batch in flight is done: what gathered meanwhile goes in the next batch. */
-  #settled(): void {
-    this.#inflight = null;
+  /** A batch in flight is done: what gathered meanwhile goes in the next batch. */
+  #settled(batch: Promise<void>): void {
+    this.#inflight.delete(batch);
     // Scheduled after the writers just told have run on (a nextTick runs once the microtasks
     // drain), so their next writes (a step's result, after its "started" marker) go in it.
     if (this.#waiters.length > 0) this.#schedule();
   }
 
-  #run(): Promise<void> {
-    if (this.#inflight) return this.#inflight;
+  #run(now = false): Promise<void> {
+    if (this.#inflight.size > 0 && !now) return Promise.all(this.#inflight).then(() => undefined);
     if (this.#waiters.length === 0) return Promise.resolve();
     const pending = this.#pending;
     const waiters = this.#waiters;
@@ -149,7 +160,7 @@ export class GroupCommitter {
           : new CairnError('WRITE_FAILED', reason.message, { cause, details: reason.details });
       for (const w of waiters) w.failed?.(error);
       for (const w of waiters) w.reject(error);
-      this.#settled();
+      this.#settled(batch);
     };
     let written: Promise<void>;
     try {
@@ -160,7 +171,7 @@ export class GroupCommitter {
     }
     // One turn from the batch landing to its writers being told (each extra `then` is one
     // more turn on every step's path).
-    this.#inflight = written.then(() => {
+    const batch: Promise<void> = written.then(() => {
       try {
         faults.hit('commit.after-write', entries);
       } catch (cause) {
@@ -169,8 +180,9 @@ export class GroupCommitter {
       }
       this.#batches++;
       for (const w of waiters) w.resolve();
-      this.#settled();
+      this.#settled(batch);
     }, failed);
-    return this.#inflight;
+    this.#inflight.add(batch);
+    return batch;
   }
 }

@@ -399,11 +399,16 @@ export abstract class LevelBackedStore extends Store {
     };
     const usage = checkpoint.usage ?? [];
     const first = checkpoint.runs?.[0] ?? checkpoint.tasks?.[0];
-    // A soft write is made at flush time; one that carries usage is written as it comes.
+    // A soft write from the engine (a step's "started" marker, a recorded value) reaches the
+    // operating system before this returns, in the store's log: a process that dies next, say
+    // in the step function, leaves it on disk (not synced: a power cut may lose it). Elsewhere
+    // it is made when its batch is flushed. One that carries usage is written as it comes.
     if (trusted && !durable && first !== undefined && usage.length === 0) {
       if (!this.#committer) throw new CairnError('STORE_CLOSED', 'The store is not open');
       const slot = 'id' in first ? runKey(first.id) : taskKey(first.runId, first.taskId);
-      return this.#committer.writeDeferred(slot, () => entriesOf());
+      const written = this.#committer.writeDeferred(slot, () => entriesOf());
+      if (this.writesThroughLog) this.#committer.flushNow();
+      return written;
     }
     // Encoding happens here, synchronously: a refused record throws before anything is queued.
     const runs = trusted ? (checkpoint.runs ?? []) : [];

@@ -578,4 +578,20 @@ describe("LevelDB and the log's position in it", () => {
       expect((await store.getTask(run.id, 'a'))?.status).toBe('completed');
     });
   }
+
+  for (const durability of ['strict', 'process'] as const) {
+    it(`${durability}: the engine's soft write is in the log when the call returns, even while another batch is being written`, async () => {
+      const { path, store, run } = await storeWithRun(durability);
+      await store.settled();
+      const durable = store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: 'a' })] }, true);
+      const marker = makeTask(run, { taskId: 'b', status: 'running' });
+      const soft = store[TRUSTED_CHECKPOINT]({ tasks: [marker] }, false);
+      // Before any await: the operating system has it.
+      const keys = logged(path).flatMap((b) => b.entries.map(([k]) => k));
+      expect(keys).toContain(taskKey(run.id, 'b'));
+      expect(keys).toContain(taskKey(run.id, 'a'));
+      await Promise.all([durable, soft]);
+      expect((await store.getTask(run.id, 'b'))?.status).toBe('running');
+    });
+  }
 });
