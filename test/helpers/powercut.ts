@@ -42,6 +42,8 @@ export interface CutReport {
   readonly torn: number;
   readonly tornBytes: number;
   readonly tornOf: number;
+  /** Pending changes by file (its name when the first of them came). */
+  readonly byFile: Record<string, number>;
 }
 
 export interface PowercutStats {

@@ -33,9 +33,9 @@ split a write(2) into several, e.g. at the end of a page it does not hold whole)
           a file with a hole (what a real disk shows for blocks never written);
   torn    the changes in order up to one drawn from the seed; that one is applied in part
           and nothing after it. A write is torn at a 512-byte sector boundary of the file
-          (sectors are written whole or not at all), so what survives of it is the part up
-          to a boundary inside it: possibly nothing, when it lies within one sector or the
-          boundary drawn is its start. A truncation drawn to tear is lost.
+          (sectors are written whole or not at all): what survives of it is the part up to
+          a boundary strictly inside it, drawn from the seed, and nothing when it lies within
+          one sector. A truncation drawn to tear is lost.
 """
 
 import errno
@@ -59,9 +59,11 @@ MODES = ('drop', 'subset', 'torn')
 class Pending:
     """The changes to one file's contents that are not on the platter yet, and the view they give."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, name):
         # Our own descriptor on the backing file: it follows renames, and holds the inode.
         self.fd = fd
+        # The file's name when its first pending change came (for reports).
+        self.name = name
         size = os.fstat(fd).st_size
         self.size = size
         # Backing bytes at or past this offset are gone from the view (truncated away).
@@ -139,10 +141,10 @@ def apply_change(fd, kind, a, data):
 
 
 def torn_length(offset, length, rng):
-    """How much of a write a torn cut keeps: up to a sector boundary strictly inside it, or nothing."""
+    """How much of a write a torn cut keeps: up to a sector boundary inside it, or nothing."""
     first = (offset // SECTOR + 1) * SECTOR
     boundaries = list(range(first, offset + length, SECTOR))
-    return rng.choice([offset] + boundaries) - offset
+    return rng.choice(boundaries) - offset if boundaries else 0
 
 
 class Powercut(Operations):
@@ -168,10 +170,10 @@ class Powercut(Operations):
         if self.off:
             raise FuseOSError(errno.EIO)
 
-    def _pending_for(self, inode, fd):
+    def _pending_for(self, inode, fd, path):
         pend = self.pending.get(inode)
         if pend is None:
-            pend = self.pending[inode] = Pending(os.dup(fd))
+            pend = self.pending[inode] = Pending(os.dup(fd), path)
         return pend
 
     def _forget_if_gone(self, inode):
@@ -206,7 +208,8 @@ class Powercut(Operations):
                 key=lambda c: c[0],
             )
             report = {'mode': mode, 'seed': seed, 'files': len(self.pending), 'pending': len(changes),
-                      'kept': 0, 'torn': 0, 'tornBytes': 0, 'tornOf': 0}
+                      'kept': 0, 'torn': 0, 'tornBytes': 0, 'tornOf': 0,
+                      'byFile': {p.name: len(p.changes) for p in self.pending.values()}}
             if mode == 'subset':
                 share = 0.1 + 0.8 * rng.random()
                 keep = [c for c in changes if rng.random() < share]
@@ -268,7 +271,7 @@ class Powercut(Operations):
     def write(self, path, data, offset, fh):
         with self.mutex:
             self._powered()
-            self._pending_for(self.handles[fh], fh).write(self._next_seq(), offset, bytes(data))
+            self._pending_for(self.handles[fh], fh, path).write(self._next_seq(), offset, bytes(data))
             return len(data)
 
     def truncate(self, path, length, fh=None):
@@ -276,7 +279,7 @@ class Powercut(Operations):
             self._powered()
             fd = fh if fh is not None else os.open(self._path(path), os.O_RDWR)
             try:
-                self._pending_for(os.fstat(fd).st_ino, fd).truncate(self._next_seq(), length)
+                self._pending_for(os.fstat(fd).st_ino, fd, path).truncate(self._next_seq(), length)
             finally:
                 if fh is None:
                     os.close(fd)
