@@ -178,13 +178,15 @@ async function checkCase(
   ledger.checkLife(life.report, snapshot, when, mustKeep);
   ledger.checkSnapshot(snapshot, when);
 
+  // A salvaged store opens as any other from then on.
   const store = new LevelStore({ path: storeDir, durability: life.durability });
   try {
     for (const problem of await finishRuns(store, life.plan, life.decisions, journal)) {
       ledger.add('unrecovered', when, problem);
     }
   } catch (error) {
-    ledger.add('unrecovered', when, `the store does not open again: ${codeOf(error)}`);
+    const after = result.salvaged ? ' after the salvage (without the option)' : '';
+    ledger.add('unrecovered', when, `the store does not open again${after}: ${codeOf(error)}`);
     return result;
   } finally {
     await store.close();
