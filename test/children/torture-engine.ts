@@ -1,5 +1,8 @@
 /**
- * The engine the torture test (test/torture.test.ts) kills. Opens the store at argv[2]
+ * The engine the torture test (test/torture.test.ts) kills, and the power-cut and log-damage
+ * tests (test/powercut.test.ts, test/log-damage.test.ts) with `CAIRN_TORTURE_WORKLOAD=chain`
+ * (the workflows of test/helpers/chain-workload.ts instead of the torture ones; each step's
+ * `task` line then ends with the output it was completed with). Opens the store at argv[2]
  * (LevelStore, in the durability `CAIRN_TORTURE_DURABILITY` names: 'strict', the default, or
  * 'process', where a batch is acknowledged once the process log has it and reaches LevelDB
  * behind; anything else is refused with exit code 2); recovery happens inside `createEngine`.
@@ -11,7 +14,7 @@
  *   ready                                 engine open, interrupted runs recovered
  *   started <runId>                       start() resolved: the run is stored
  *   planned                               every run up to `upto` is started
- *   task <runId> <taskId> <kind>          task:completed
+ *   task <runId> <taskId> <kind> [json]   task:completed (json: the step's output, chain only)
  *   timed-out <runId> <taskId>            task:timed-out
  *   run-failed <runId> <code>             run:failed
  *   problem <runId> <code>                problem
@@ -24,12 +27,14 @@
  *
  * argv: <storeDir> <planFile> <upto> <concurrency> [--final]
  * env:  CAIRN_TORTURE_DURABILITY ('strict' | 'process', default 'strict'),
+ *       CAIRN_TORTURE_WORKLOAD ('torture' | 'chain', default 'torture'),
  *       CAIRN_TORTURE_JOURNAL (the step journal), CAIRN_TORTURE_PACE, CAIRN_FAULTS
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createEngine, isCairnError, LevelStore } from '@cairn/core';
 import type { Durability } from '@cairn/store';
+import { chainWorkload } from '../helpers/chain-workload.js';
 import { tortureWorkflows, type PlannedRun } from '../helpers/torture-workflows.js';
 import { exitWithParent } from './guard.js';
 
@@ -58,17 +63,27 @@ function say(line: string): void {
 
 const code = (error: unknown): string => (isCairnError(error) ? error.code : String(error));
 
+const workloadOptions = {
+  ...(process.env.CAIRN_TORTURE_JOURNAL ? { journal: process.env.CAIRN_TORTURE_JOURNAL } : {}),
+  pace: Number(process.env.CAIRN_TORTURE_PACE ?? 1),
+};
+const chain =
+  process.env.CAIRN_TORTURE_WORKLOAD === 'chain' ? chainWorkload(workloadOptions) : null;
+/** The output a completed step is acknowledged with, as the end of its `task` line. */
+const ackedOutput = (runId: string, taskId: string): string => {
+  const output = chain?.outputOf(runId, taskId);
+  return output === undefined ? '' : ` ${JSON.stringify(output)}`;
+};
+
 const engine = await createEngine({
   store: new LevelStore({ path, durability }),
-  workflows: tortureWorkflows({
-    ...(process.env.CAIRN_TORTURE_JOURNAL ? { journal: process.env.CAIRN_TORTURE_JOURNAL } : {}),
-    pace: Number(process.env.CAIRN_TORTURE_PACE ?? 1),
-  }),
+  workflows: chain?.workflows ?? tortureWorkflows(workloadOptions),
   concurrency: Number(concurrencyArg ?? 3),
   // Every kill counts as a recovery of the runs it interrupted; the limit is not tested here.
   maxRecoveries: 1_000_000,
   on: {
-    'task:completed': (e) => say(`task ${e.runId} ${e.taskId} ${e.kind}`),
+    'task:completed': (e) =>
+      say(`task ${e.runId} ${e.taskId} ${e.kind}${ackedOutput(e.runId, e.taskId)}`),
     'task:timed-out': (e) => say(`timed-out ${e.runId} ${e.taskId}`),
     'run:failed': (e) => say(`run-failed ${e.runId} ${e.error.code ?? '-'}`),
     problem: (e) => say(`problem ${e.runId} ${e.error.code}`),

@@ -13,6 +13,11 @@ export interface ChildOptions {
   readonly cwd?: string;
   /** The whole environment of the child (default: this process's). */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Runs `program script ...args` instead, `script` being a path (default: Node with tsx,
+   * running `script` from test/children/).
+   */
+  readonly program?: string;
 }
 
 export interface Exit {
@@ -32,11 +37,21 @@ export class Child {
   #exit: Exit | null = null;
 
   constructor(script: string, args: readonly string[], options: ChildOptions = {}) {
-    this.process = spawn(
-      process.execPath,
-      ['--import', TSX_LOADER, '--conditions=@cairn/source', CHILDREN_DIR + script, ...args],
-      { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+    const command =
+      options.program === undefined
+        ? [
+            process.execPath,
+            '--import',
+            TSX_LOADER,
+            '--conditions=@cairn/source',
+            CHILDREN_DIR + script,
+          ]
+        : [options.program, script];
+    this.process = spawn(command[0]!, [...command.slice(1), ...args], {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.process.stdout!.setEncoding('utf8');
     this.process.stdout!.on('data', (chunk: string) => {
       const parts = (this.#partial + chunk).split('\n');

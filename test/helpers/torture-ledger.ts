@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { LevelStore, TERMINAL_STATUSES, type Durability, type Run, type Task } from '@cairn/store';
+import {
+  LevelStore,
+  TERMINAL_STATUSES,
+  type Durability,
+  type LevelStoreOptions,
+  type Run,
+  type Task,
+} from '@cairn/store';
 import type { Decision, PlannedRun } from './torture-workflows.js';
 
 /** How a run ends when nothing goes wrong: its status, and its output or error code. */
@@ -47,14 +54,15 @@ export function readJournal(file: string): Map<string, number[]> {
 /**
  * Opens the store the child left behind, with the durability it was written with (as the
  * application would; the open replays whatever the process log has and LevelDB lacks),
- * checks its integrity, and reads everything.
+ * checks its integrity, and reads everything. `options` are the store's other options.
  */
 export async function takeSnapshot(
   path: string,
   journalFile: string,
   durability: Durability = 'strict',
+  options: Omit<LevelStoreOptions, 'path' | 'durability'> = {},
 ): Promise<Snapshot> {
-  const store = new LevelStore({ path, durability });
+  const store = new LevelStore({ ...options, path, durability });
   await store.open();
   try {
     const report = await store.verify();
@@ -90,6 +98,8 @@ export interface LifeReport {
   readonly started: string[];
   /** `runId/taskId` of every task:completed event. */
   readonly completed: string[];
+  /** The outputs acknowledged tasks were completed with, where the child printed them. */
+  readonly outputs: Map<string, unknown>;
   readonly resumed: { key: string; status: 'resumed' | 'kept' }[];
   /** `runId/taskId` of resumes refused with `NOT_WAITING`. */
   readonly notWaiting: string[];
@@ -101,16 +111,19 @@ export function readLife(lines: readonly string[]): LifeReport {
   const report: LifeReport = {
     started: [],
     completed: [],
+    outputs: new Map(),
     resumed: [],
     notWaiting: [],
     otherResumeErrors: [],
     problems: [],
   };
   for (const line of lines) {
-    const [word, a, b, c] = line.split(' ');
+    const [word, a, b, c, ...rest] = line.split(' ');
     if (word === 'started') report.started.push(a!);
-    else if (word === 'task') report.completed.push(`${a}/${b}`);
-    else if (word === 'resume-ok') report.resumed.push({ key: `${a}/${b}`, status: c as 'kept' });
+    else if (word === 'task') {
+      report.completed.push(`${a}/${b}`);
+      if (rest.length > 0) report.outputs.set(`${a}/${b}`, JSON.parse(rest.join(' ')));
+    } else if (word === 'resume-ok') report.resumed.push({ key: `${a}/${b}`, status: c as 'kept' });
     else if (word === 'resume-err' && c === 'NOT_WAITING') report.notWaiting.push(`${a}/${b}`);
     else if (word === 'resume-err') report.otherResumeErrors.push(line);
     else if (word === 'problem') report.problems.push(line);
@@ -313,7 +326,8 @@ export class Ledger {
 /** Steps that fail their first attempts on purpose, by task id. */
 const FAIL_FIRST: Record<string, number> = { flaky: 1, 'flaky-twice': 2, k2: 1, finish: 1 };
 
-function taskOf(snapshot: Snapshot, key: string): Task | undefined {
+/** The task `runId/taskId` of a snapshot. */
+export function taskOf(snapshot: Snapshot, key: string): Task | undefined {
   const [runId, taskId] = key.split('/');
   return snapshot.tasks.get(runId!)?.find((t) => t.taskId === taskId);
 }
