@@ -42,7 +42,7 @@ import {
  * one child run per child task, retried steps retried.
  *
  * The scenario runs twice, once per durability of the store. In both a batch is acknowledged
- * once the store's log, CAIRN-LOG, has it (in 'strict' synced, in 'process' written), and
+ * once the store's log, CAIRN-WAL, has it (in 'strict' synced, in 'process' written), and
  * reaches LevelDB behind; the next open replays what LevelDB lacks.
  * The child gets the durability through CAIRN_TORTURE_DURABILITY, and the driver reopens the
  * store with the same one. The ledger checks both the same way. The 'process' run does half

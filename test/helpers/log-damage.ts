@@ -1,7 +1,7 @@
 import { appendFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 
 /** The store's log in a LevelStore directory (the one name to change if the file is renamed). */
-export const STORE_LOG_FILE = 'CAIRN-LOG';
+export const STORE_LOG_FILE = 'CAIRN-WAL';
 
 export const DAMAGES = ['truncate', 'flip', 'zero', 'delete', 'append'] as const;
 export type Damage = (typeof DAMAGES)[number];

@@ -118,7 +118,7 @@ export async function recoverLog(db: LevelDb, options: RecoverOptions): Promise<
   const { file } = options;
   const contents = StoreLog.read(file);
   if (contents === null) {
-    if (open === true) return damaged(db, options, applied, 'missing', 0, [], []);
+    if (open === true) return damaged(db, options, applied, applied, 'missing', 0, [], []);
     if (open === undefined) return recoverLegacy(db, options, applied);
     return { base: applied, salvage: null };
   }
@@ -132,19 +132,21 @@ export async function recoverLog(db: LevelDb, options: RecoverOptions): Promise<
   if (base === undefined) {
     // A header torn while the log started again leaves only records LevelDB has.
     if (found.some((r) => r.seq > applied)) {
-      return damaged(db, options, applied, 'header', 0, found, [], bytes);
+      return damaged(db, options, applied, applied, 'header', 0, found, [], bytes);
     }
     return { base: highest, salvage: null };
   }
-  if (base > applied) return damaged(db, options, applied, 'base-ahead', 0, found, [], bytes);
   const last = base + records.length;
+  if (base > applied) {
+    return damaged(db, options, applied, last, 'base-ahead', 0, found, [], bytes);
+  }
   const proven = found.some((r) => r.seq > last && r.synced > last);
   let reason: LogDamageReason | null = null;
   if (last < applied) reason = 'behind';
   else if (stop.reason === 'out-of-sequence') reason = 'out-of-sequence';
   else if (proven) reason = 'record';
   if (reason !== null) {
-    return damaged(db, options, applied, reason, stop.offset, found, records, bytes);
+    return damaged(db, options, applied, last, reason, stop.offset, found, records, bytes);
   }
   if (records.length > 0) await applyBatches(db, records, SYNC, last);
   return { base: Math.max(last, highest), salvage: null };
@@ -185,10 +187,16 @@ export function retireLegacyLog(legacyFile: string): void {
   syncDirectory(dirname(legacyFile));
 }
 
+/**
+ * Refuses the log (`LOG_DAMAGED`), or salvages it. `applied` is LevelDB's position, `logged` how
+ * far the log reads in sequence, `found` every intact record in the file, `inSequence` those
+ * read in sequence from the header.
+ */
 async function damaged(
   db: LevelDb,
   options: RecoverOptions,
   applied: number,
+  logged: number,
   reason: LogDamageReason,
   offset: number,
   found: readonly LogRecord[],
@@ -214,13 +222,13 @@ async function damaged(
     offset,
     reason,
     applied,
-    logged: last,
+    logged,
     droppedRecords: dropped.length,
     runs: [...named].sort(),
     salvage: "open the store with onLogDamage: 'salvage' (cairn salvage --store <dir>)",
   };
   if (options.onLogDamage !== 'salvage') {
-    throw new CairnError('LOG_DAMAGED', describe(file, reason, offset, applied, last), {
+    throw new CairnError('LOG_DAMAGED', describe(file, reason, offset, applied, logged), {
       details,
     });
   }
