@@ -318,8 +318,11 @@ export async function runAttempt<T>(
               details: { taskId: task.taskId, timeoutMs: timeout },
             },
           );
-          ac.abort(error);
+          // The attempt has timed out before its signal is aborted: whatever the step
+          // function does when it sees the abort (settles at once, as fetch does) comes
+          // after, and cannot win the race below.
           reject(error);
+          ac.abort(error);
         }, timeout);
       }
       onRunAbort = (): void => ac.abort(runSignal.reason);
