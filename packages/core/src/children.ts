@@ -111,7 +111,10 @@ export async function runChild<I, O>(
       task.output = child.output;
     } else {
       task.status = child.status === 'cancelled' ? 'cancelled' : 'failed';
-      task.error = child.error ?? { message: `Child run ${childRunId} was ${child.status}` };
+      task.error = child.error ?? {
+        code: child.status === 'cancelled' ? 'CANCELLED' : 'CHILD_FAILED',
+        message: `Child run ${childRunId} was ${child.status}`,
+      };
       if (task.error.code !== 'CANCELLED' && child.status === 'failed') {
         task.error = {
           ...task.error,

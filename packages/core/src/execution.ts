@@ -3,6 +3,7 @@ import {
   TRUSTED_CHECKPOINT,
   faults,
   assertSerializable,
+  taskFailureCode,
   type Run,
   type Store,
   type Task,
@@ -245,12 +246,7 @@ export class RunExecution {
     if (task.status === 'completed') return task.output;
     if (task.status === 'cancelled')
       throw new CairnError('CANCELLED', `Task ${task.taskId} was cancelled`);
-    const fallback =
-      task.kind === 'child'
-        ? 'CHILD_FAILED'
-        : task.kind === 'wait'
-          ? 'WAIT_TIMEOUT'
-          : 'STEP_FAILED';
+    const fallback = taskFailureCode(task.kind);
     throw fromErrorInfo(task.error ?? { message: `Task ${task.taskId} failed` }, fallback);
   }
 
@@ -324,7 +320,7 @@ export class RunExecution {
     for (const t of checkpoint.tasks ?? []) {
       if (t.status !== 'failed') {
         t.status = 'failed';
-        t.error = toErrorInfo(error);
+        t.error = toErrorInfo(error, 'WRITE_FAILED');
         delete t.output;
       }
       this.unwritten.add(t);
@@ -550,7 +546,7 @@ export class RunExecution {
   ): Promise<void> {
     this.state = 'finished';
     const now = this.host.clock.now();
-    let errorInfo = error === undefined ? null : toErrorInfo(error);
+    let errorInfo = error === undefined ? null : toErrorInfo(error, 'RUN_FAILED');
     const leftovers: Task[] = [];
     const children: string[] = [];
     for (const task of this.unwritten) {
@@ -599,7 +595,7 @@ export class RunExecution {
         // The result cannot be stored (too large): the run fails with that error instead,
         // rather than stay running on disk and fail the same way after every recovery.
         status = 'failed';
-        errorInfo = toErrorInfo(refused);
+        errorInfo = toErrorInfo(refused, 'RUN_FAILED');
         this.run = transition(last, 'failed', now, { error: errorInfo });
         await this.host.store[TRUSTED_CHECKPOINT]({ runs: [this.run], tasks: leftovers }, true);
       }

@@ -169,7 +169,9 @@ async function recover(engine: EngineInternals, stored: Run): Promise<void> {
             `Run ${run.id} was interrupted ${recoveries} times (the limit is ${max}); it is failed so it cannot crash the process again`,
             { details: { runId: run.id, recoveries, maxRecoveries: max } },
           );
-          const ended = endRun(run, tasks, 'failed', toErrorInfo(error), now, { recoveries });
+          const ended = endRun(run, tasks, 'failed', toErrorInfo(error, 'RUN_FAILED'), now, {
+            recoveries,
+          });
           await engine.store[TRUSTED_CHECKPOINT]({ runs: [ended.run], tasks: ended.tasks }, true);
           engine.events.emit('run:failed', {
             runId: run.id,

@@ -109,7 +109,7 @@ export async function fireTimer(exec: RunExecution, taskId: string): Promise<boo
     error = new CairnError('WAIT_TIMEOUT', `Nobody answered "${taskId}" in time`, {
       details: { runId: exec.run.id, taskId, timeoutAt: task.timeoutAt },
     });
-    task.error = toErrorInfo(error);
+    task.error = toErrorInfo(error, 'WAIT_TIMEOUT');
   } else {
     task.output = pending.onTimeout.default;
   }

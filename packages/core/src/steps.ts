@@ -163,7 +163,7 @@ export async function settleAttempt<T>(
       return false;
     }
     const error = outcome.error;
-    record.error = toErrorInfo(error);
+    record.error = toErrorInfo(error, 'STEP_FAILED');
     const retry = !exec.aborted && shouldRetry(policy, attempt, error);
     if (!retry) return failStep(exec, task, error, true);
     exec.host.events.emit('task:failed', {
@@ -184,7 +184,7 @@ export async function failStep(
   recorded: boolean,
 ): Promise<never> {
   const now = exec.host.clock.now();
-  const info = toErrorInfo(error);
+  const info = toErrorInfo(error, 'STEP_FAILED');
   if (!recorded) {
     const last = task.attempts[task.attempts.length - 1];
     if (last) last.error = info;

@@ -788,7 +788,7 @@ describe('results that cannot be stored, and odd throws', () => {
     expect((await engine.tasks(handle.id))[0]!.attempts[0]!.error?.message).toBe('not an error');
   });
 
-  it('keeps a custom error code in the task record and in the details of STEP_FAILED', async () => {
+  it('keeps a custom error code in the details of the task record and of STEP_FAILED', async () => {
     let caught: CairnError | undefined;
     const wf = workflow('custom-code', {
       input,
@@ -813,7 +813,10 @@ describe('results that cannot be stored, and odd throws', () => {
     expect(caught).toBeInstanceOf(CairnError);
     expect(caught!.code).toBe('STEP_FAILED');
     expect(caught!.details).toMatchObject({ originalCode: 'E_RATE', name: 'Error' });
-    expect((await engine.tasks(handle.id))[0]!.error?.code).toBe('E_RATE');
+    expect((await engine.tasks(handle.id))[0]!.error).toMatchObject({
+      code: 'STEP_FAILED',
+      details: { originalCode: 'E_RATE' },
+    });
   });
 
   it.each([

@@ -1,4 +1,11 @@
-export { CairnError, ERROR_CODES, isCairnError } from './errors.js';
+export {
+  CairnError,
+  ERROR_CODES,
+  isCairnError,
+  isErrorCode,
+  reportedCode,
+  taskFailureCode,
+} from './errors.js';
 export type { CairnErrorOptions, ErrorCode } from './errors.js';
 export {
   AttemptSchema,
