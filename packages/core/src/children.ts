@@ -38,6 +38,8 @@ export async function runChild<I, O>(
     }
   }
   const { taskId, seq, hist, group } = exec.claim(name, 'child');
+  const ordered = exec.inOrder(hist);
+  if (ordered) await ordered;
   if (hist && FINAL_TASK.has(hist.status)) return exec.replayed(hist) as O;
   const held = exec.gate(taskId, hist === undefined);
   if (held) await held;

@@ -26,6 +26,7 @@ import {
   type State,
 } from './execution-support.js';
 import { makeContext } from './context-impl.js';
+import { ReplayOrder } from './replay-order.js';
 import { isWaiting, waitingTaskIds, validateResume, resumeWaits, keepEarlyInput } from './waits.js';
 import { fireTimer } from './sleeps.js';
 
@@ -77,6 +78,8 @@ export class RunExecution {
    * in flight when the run stopped (a replay that never reaches them is not the same run).
    */
   readonly unconsumed = new Set<string>();
+  /** The order of history's parallel groups, which a replay keeps (see replay-order.ts). */
+  readonly #order: ReplayOrder;
   readonly names = new Map<string, number>();
   /** Tasks whose last checkpoint failed: written again, as failed, when the run ends. */
   readonly unwritten = new Set<Task>();
@@ -126,6 +129,7 @@ export class RunExecution {
       if (!task.taskId.startsWith('$')) this.unconsumed.add(task.taskId);
       this.nextSeq = Math.max(this.nextSeq, task.seq + 1);
     }
+    this.#order = new ReplayOrder([...this.unconsumed].map((id) => this.tasks.get(id)!));
     this.ctx = makeContext(this);
   }
 
@@ -167,7 +171,7 @@ export class RunExecution {
   claim(
     name: string,
     kind: TaskKind,
-  ): { taskId: string; seq: number; hist: Task | undefined; group: string } {
+  ): { taskId: string; seq: number; hist: Task | undefined; group: string | null } {
     this.assertLive();
     const count = (this.names.get(name) ?? 0) + 1;
     this.names.set(name, count);
@@ -177,13 +181,31 @@ export class RunExecution {
     if (hist && hist.kind !== kind) {
       throw this.nonDeterminism(`${hist.kind} "${taskId}"`, `${kind} "${taskId}"`);
     }
-    if (hist && this.unconsumed.delete(taskId) && this.unconsumed.size === 0) this.releaseHeld();
-    const seq = hist ? hist.seq : this.nextSeq++;
+    if (hist && this.unconsumed.delete(taskId)) {
+      this.#order.called(hist);
+      if (this.unconsumed.size === 0) this.releaseHeld();
+    }
+    if (hist) return { taskId, seq: hist.seq, hist, group: hist.group };
+    // A new call joins the group of the turn's new calls. Calls history has keep theirs and
+    // never name a group: a new call, even one made in a replay's turn, starts after every call
+    // whose result it may have used, and its group says so (replay-order.ts relies on it).
+    const seq = this.nextSeq++;
     if (this.group === null) {
       this.group = `g${seq}`;
       queueMicrotask(this.#endGroup);
     }
-    return { taskId, seq, hist, group: hist?.group ?? this.group };
+    return { taskId, seq, hist, group: this.group };
+  }
+
+  /**
+   * Holds a call that history has in a later parallel group than a call it has not met again
+   * yet (see replay-order.ts); nothing to wait for when the call is in order.
+   */
+  inOrder(hist: Task | undefined): Promise<void> | undefined {
+    if (hist === undefined) return undefined;
+    const wait = this.#order.wait(hist);
+    if (wait) this.scheduleCheck();
+    return wait;
   }
 
   nonDeterminism(expected: string, found: string): CairnError {
@@ -335,6 +357,7 @@ export class RunExecution {
     if (
       this.pending.size === 0 &&
       this.held.length === 0 &&
+      this.#order.held.length === 0 &&
       this.quietWaiters.length === 0 &&
       !this.run.pauseRequested
     ) {
@@ -350,7 +373,8 @@ export class RunExecution {
   /** Runs after the function's microtasks settle: detects stuck replays and pauses. */
   check(): void {
     if (this.state !== 'active') return;
-    if (this.unconsumed.size > 0 && this.held.some((h) => h.isNew)) {
+    const outOfOrder = this.#order.held[0]?.task;
+    if (this.unconsumed.size > 0 && (outOfOrder || this.held.some((h) => h.isNew))) {
       if (this.progress !== this.judgedProgress) {
         this.judgedProgress = this.progress;
         this.scheduleCheck();
@@ -359,8 +383,10 @@ export class RunExecution {
       const expected = [...this.unconsumed]
         .map((id) => this.tasks.get(id)!)
         .sort((a, b) => a.seq - b.seq)[0]!;
-      const found = this.held.find((h) => h.isNew)!;
-      this.nonDeterminism(`${expected.kind} "${expected.taskId}"`, `"${found.taskId}"`);
+      const found = outOfOrder
+        ? `${outOfOrder.kind} "${outOfOrder.taskId}"`
+        : `"${this.held.find((h) => h.isNew)!.taskId}"`;
+      this.nonDeterminism(`${expected.kind} "${expected.taskId}"`, found);
       return;
     }
     if (this.inflight > 0) return;
@@ -375,7 +401,7 @@ export class RunExecution {
   wantsPause(): boolean {
     if (this.state !== 'active' || this.inflight > 0 || this.pins > 0) return false;
     if (this.run.pauseRequested) return true;
-    if (this.held.length > 0) return false;
+    if (this.held.length > 0 || this.#order.held.length > 0) return false;
     let waits = 0;
     for (const p of this.pending.values()) {
       if (p.kind !== 'wait') return false;
@@ -442,6 +468,7 @@ export class RunExecution {
   abandon(): void {
     this.pending.clear();
     this.held = [];
+    this.#order.clear();
   }
 
   /** Keeps the execution in memory (while an operation on it is under way). */
@@ -576,6 +603,7 @@ export class RunExecution {
       this.abort.abort(reason);
       for (const p of this.pending.values()) p.reject(reason);
       for (const h of this.held) h.reject(reason);
+      this.#order.rejectAll(reason);
     }
     this.abandon();
     // Nothing more will happen here: whoever waits for the run to settle may go on.

@@ -15,6 +15,8 @@ export async function sleepTask(
   checkName('sleep', name);
   const ms = toMs(duration, 'duration');
   const { taskId, seq, hist, group } = exec.claim(name, 'sleep');
+  const ordered = exec.inOrder(hist);
+  if (ordered) await ordered;
   if (hist && FINAL_TASK.has(hist.status)) {
     exec.replayed(hist);
     return;

@@ -43,6 +43,8 @@ export async function runStep<T>(
   }
   if (typeof options.meta === 'object') assertSerializable(options.meta, 'step meta');
   const { taskId, seq, hist, group } = exec.claim(name, 'step');
+  const ordered = exec.inOrder(hist);
+  if (ordered) await ordered;
   if (hist && FINAL_TASK.has(hist.status)) return exec.replayed(hist) as T;
   const held = exec.gate(taskId, hist === undefined);
   if (held) await held;
