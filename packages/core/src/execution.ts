@@ -53,6 +53,8 @@ export interface ExecutionHost {
   requestEvict(execution: RunExecution): void;
   /** The run reached a terminal status (or could not write it: `writeError`). */
   finished(execution: RunExecution, writeError?: unknown): void;
+  /** The replay of a run loaded to take input failed: it leaves memory, nothing written. */
+  dropped(execution: RunExecution): void;
   stepStarted(): void;
   stepEnded(): void;
 }
@@ -102,6 +104,10 @@ export class RunExecution {
   /** Resolved when the function has gone as far as it can without new input. */
   quietWaiters: (() => void)[] = [];
   state: State = 'active';
+  /** Loaded to take input and still replaying (see the constructor). */
+  #onTrial: boolean;
+  /** The error a replay on trial failed with (nothing of it was written). */
+  #refusal: CairnError | null = null;
   #abort: AbortController | null = null;
   /** Ends the current turn's parallel group (one function for the run, not one per call). */
   readonly #endGroup = (): void => {
@@ -111,7 +117,10 @@ export class RunExecution {
 
   /**
    * `kept`: the run's inbox as stored (input sent for waits not reached yet), read with its
-   * history so that reaching a wait needs no read.
+   * history so that reaching a wait needs no read. `onTrial`: the run is loaded to take input
+   * (a resume); until its replay is over (`endTrial`, or a call history lacks starting), a
+   * failure writes nothing, and the execution leaves memory with the error for the resume to
+   * answer with, the run left as it was.
    */
   constructor(
     host: ExecutionHost,
@@ -119,8 +128,10 @@ export class RunExecution {
     run: Run,
     history: readonly Task[],
     kept: readonly InboxEntry[] = [],
+    onTrial = false,
   ) {
     this.host = host;
+    this.#onTrial = onTrial;
     this.def = def;
     this.run = run;
     for (const entry of kept) this.inbox.set(entry.taskId, entry.data);
@@ -234,7 +245,11 @@ export class RunExecution {
   gate(taskId: string, isNew: boolean, pausable = true): Promise<void> | undefined {
     this.assertLive();
     // The common case returns nothing to wait for: no promise, no extra turn.
-    if (!this.#mustHold(isNew, pausable)) return undefined;
+    if (!this.#mustHold(isNew, pausable)) {
+      // A call history lacks starts: the replay is over, and a failure now is the run's.
+      if (isNew) this.#onTrial = false;
+      return undefined;
+    }
     return this.#hold(taskId, isNew, pausable);
   }
 
@@ -254,6 +269,36 @@ export class RunExecution {
       });
       this.assertLive();
     } while (this.#mustHold(isNew, pausable));
+    if (isNew) this.#onTrial = false;
+  }
+
+  /**
+   * Ends the trial of a run loaded to take input once its replay has settled: from now on a
+   * failure is the run's, written as usual. Returns the error the replay failed with, if it
+   * did: on trial nothing was written and the execution has left memory; a run replayed by
+   * recovery was failed with it.
+   */
+  endTrial(): CairnError | null {
+    this.#onTrial = false;
+    if (this.#refusal) return this.#refusal;
+    if (this.state !== 'finished' || this.run.status !== 'failed' || !this.run.error) return null;
+    return fromErrorInfo(this.run.error, 'RUN_FAILED');
+  }
+
+  /** A replay on trial failed: nothing is written, the run stays as it is on disk. */
+  #refuse(error: unknown): void {
+    this.state = 'evicted';
+    const refusal =
+      error instanceof CairnError
+        ? error
+        : fromErrorInfo(toErrorInfo(error, 'RUN_FAILED'), 'RUN_FAILED');
+    this.#refusal = refusal;
+    this.#abort?.abort(refusal);
+    this.abandon();
+    const quiet = this.quietWaiters;
+    this.quietWaiters = [];
+    for (const q of quiet) q();
+    this.host.dropped(this);
   }
 
   releaseHeld(): void {
@@ -571,6 +616,10 @@ export class RunExecution {
     error?: unknown,
     output?: unknown,
   ): Promise<void> {
+    if (this.#onTrial && status === 'failed') {
+      this.#refuse(error);
+      return;
+    }
     this.state = 'finished';
     const now = this.host.clock.now();
     let errorInfo = error === undefined ? null : toErrorInfo(error, 'RUN_FAILED');

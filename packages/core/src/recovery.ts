@@ -42,11 +42,13 @@ export interface EngineInternals {
     started: boolean,
     kept?: readonly InboxEntry[],
   ): RunExecution;
+  /** `onTrial`: loaded to take input (see `RunExecution`); a replay that fails writes nothing. */
   load(
     run: Run,
     def: AnyWorkflow,
     history?: readonly Task[],
     kept?: readonly InboxEntry[],
+    onTrial?: boolean,
   ): Promise<RunExecution>;
   /** The run's parked execution, in memory again, if it is still current (see the engine). */
   unpark(runId: string): RunExecution | undefined;
