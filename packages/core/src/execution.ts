@@ -103,6 +103,9 @@ export class RunExecution {
   checkScheduled = false;
   /** Resolved when the function has gone as far as it can without new input. */
   quietWaiters: (() => void)[] = [];
+  /** Checkpoints under way through `write()`, and who waits for them (see `settled`). */
+  #writing = 0;
+  #settledWaiters: (() => void)[] = [];
   state: State = 'active';
   /** Loaded to take input and still replaying (see the constructor). */
   #onTrial: boolean;
@@ -363,12 +366,46 @@ export class RunExecution {
     onRefused?: (error: unknown) => void,
   ): Promise<void> {
     let landing: Promise<void>;
+    this.#writing++;
     try {
       landing = this.host.store[TRUSTED_CHECKPOINT](checkpoint, true);
     } catch (error) {
+      this.#wrote();
       return this.#writeFailed(checkpoint, error, onRefused);
     }
-    return landing.catch((error: unknown) => this.#writeFailed(checkpoint, error, onRefused));
+    return landing.then(
+      () => this.#wrote(),
+      (error: unknown) => {
+        this.#wrote();
+        return this.#writeFailed(checkpoint, error, onRefused);
+      },
+    );
+  }
+
+  #wrote(): void {
+    this.#writing--;
+    if (this.state !== 'active') this.#releaseSettled();
+    else if (this.#settledWaiters.length > 0) this.scheduleCheck();
+  }
+
+  /**
+   * Resolves once the function has gone as far as it can without a step's result, input or
+   * time: none of its checkpoints is being written and its promise callbacks have run (the
+   * checkpoint of a pause or an end may still be on its way). A timer's dispatch waits for it.
+   */
+  settled(): Promise<void> {
+    if (this.state !== 'active' && this.#writing === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#settledWaiters.push(resolve);
+      this.scheduleCheck();
+    });
+  }
+
+  #releaseSettled(): void {
+    if (this.#writing > 0 || this.#settledWaiters.length === 0) return;
+    const waiters = this.#settledWaiters;
+    this.#settledWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   async #writeFailed(
@@ -404,6 +441,7 @@ export class RunExecution {
       this.held.length === 0 &&
       this.#order.held.length === 0 &&
       this.quietWaiters.length === 0 &&
+      this.#settledWaiters.length === 0 &&
       !this.run.pauseRequested
     ) {
       return;
@@ -417,6 +455,7 @@ export class RunExecution {
 
   /** Runs after the function's microtasks settle: detects stuck replays and pauses. */
   check(): void {
+    this.#releaseSettled();
     if (this.state !== 'active') return;
     const outOfOrder = this.#order.held[0]?.task;
     if (this.unconsumed.size > 0 && (outOfOrder || this.held.some((h) => h.isNew))) {
@@ -514,6 +553,7 @@ export class RunExecution {
     this.pending.clear();
     this.held = [];
     this.#order.clear();
+    this.#releaseSettled();
   }
 
   /** Keeps the execution in memory (while an operation on it is under way). */

@@ -62,10 +62,20 @@ export interface EngineInternals {
   readonly timers: TimerService;
 }
 
+/**
+ * Hands a due timer to its run, loading the run if it is not in memory, and resolves once
+ * the run has reacted (see `RunExecution.settled`), outside the run's lock: the timer service
+ * then lists the next timers with that reaction in them, and a manual clock moves on after it.
+ */
 export async function dispatchTimer(engine: EngineInternals, timer: Timer): Promise<TimerVerdict> {
-  return engine.lock.run(timer.runId, async () => {
+  // The run the timer woke: its reaction is waited for once the lock is released.
+  let woken = undefined as RunExecution | undefined;
+  const verdict = await engine.lock.run(timer.runId, async (): Promise<TimerVerdict> => {
     const exec = engine.active.get(timer.runId) ?? engine.unpark(timer.runId);
-    if (exec) return (await exec.fireTimer(timer.taskId)) ? 'done' : 'skip';
+    if (exec) {
+      woken = exec;
+      return (await exec.fireTimer(timer.taskId)) ? 'done' : 'skip';
+    }
     let run: Run | undefined;
     let task: Task | undefined;
     try {
@@ -92,9 +102,11 @@ export async function dispatchTimer(engine: EngineInternals, timer: Timer): Prom
       engine.events.emit('problem', { runId: run.id, error: engine.versionNotRegistered(run) });
       return 'skip';
     }
-    await engine.load(run, def);
+    woken = await engine.load(run, def);
     return 'skip';
   });
+  await woken?.settled();
+  return verdict;
 }
 
 /** A timer entry that names no due task: reported and left alone (`verify()` shows it too). */
