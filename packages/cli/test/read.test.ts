@@ -156,7 +156,7 @@ describe('cairn show', () => {
     expect(approval.logs[0]?.message).toBe('expense e-1 needs approval');
   });
 
-  it('names errors stored without a code by the code they report', async () => {
+  it('names errors stored without a code by the code they report (show, runs)', async () => {
     const old = tempDir();
     try {
       const level = new LevelStore({ path: old.path });
@@ -187,6 +187,9 @@ describe('cairn show', () => {
       expect(r.stdout).toMatch(/error\s+RUN_FAILED: thrown by the workflow/);
       expect(r.stdout).toMatch(/charge attempt 1\s+STEP_FAILED \(E_BUSY\): busy/);
       expect(r.stdout).toMatch(/charge attempt 2\s+STEP_FAILED \(TypeError\): gone/);
+      expect(r.stdout).toMatch(/charge\s+step\s+failed .*STEP_FAILED$/m);
+      const runs = await cairn(['runs', '--store', old.path]);
+      expect(runs.stdout).toMatch(/RUN_FAILED: thrown by the workflow/);
     } finally {
       old.remove();
     }

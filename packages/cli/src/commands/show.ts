@@ -5,6 +5,7 @@ import { formatAge, formatDuration, formatTime, oneLine, paintStatus, snippet } 
 import type { Output } from '../output.js';
 import { describeSchema, schemaFields } from '../schema.js';
 import { withStore } from '../store.js';
+import { errorLabel, taskErrorCode, type ErrorCodes } from '../stored-errors.js';
 import { timeline } from '../timeline.js';
 
 const OPTIONS = {
@@ -54,10 +55,8 @@ interface DetailOptions {
   readonly now: number;
   readonly width: number;
   readonly logLimit: number;
-  readonly codes: Codes;
+  readonly codes: ErrorCodes;
 }
-
-type Codes = Pick<typeof import('@cairn/store'), 'reportedCode' | 'taskFailureCode'>;
 
 function printDetail(out: Output, d: RunDetail, options: DetailOptions): void {
   const { now, width, logLimit, codes } = options;
@@ -103,7 +102,7 @@ function printDetail(out: Output, d: RunDetail, options: DetailOptions): void {
 
   out.line();
   out.line(c.bold('Timeline'));
-  for (const line of timeline(run, d.tasks, { c, width, now })) out.line(line);
+  for (const line of timeline(run, d.tasks, { c, width, now, codes })) out.line(line);
 
   if (d.waiting.length > 0) printWaiting(out, run, d.waiting);
   printErrors(out, d.tasks, codes);
@@ -156,13 +155,12 @@ function printWaiting(out: Output, run: Run, waiting: readonly Task[]): void {
   }
 }
 
-function printErrors(out: Output, tasks: readonly Task[], codes: Codes): void {
+function printErrors(out: Output, tasks: readonly Task[], codes: ErrorCodes): void {
   const { c } = out;
   const lines: string[] = [];
   for (const task of tasks) {
-    const fallback = codes.taskFailureCode(task.kind);
     const label = (error: ErrorInfo): string =>
-      errorLabel(error, codes.reportedCode(error, fallback));
+      errorLabel(error, taskErrorCode(codes, task.kind, error));
     task.attempts.forEach((a, i) => {
       if (!a.error) {
         if (a.endedAt === null && i < task.attempts.length - 1) {
@@ -208,18 +206,4 @@ function printLogs(out: Output, run: Run, logs: readonly LogLine[], total: numbe
       `  ${at} ${level.padEnd(5)} ${oneLine(log.message, 160)}${where}${log.data === undefined ? '' : c.dim(` ${snippet(log.data, 80)}`)}`,
     );
   }
-}
-
-/** An error's code, and what the error itself was (its own code, its class) when that says more. */
-function errorLabel(error: ErrorInfo, code: string): string {
-  const original = error.details?.originalCode;
-  const own =
-    typeof original === 'string'
-      ? original
-      : error.code !== undefined && error.code !== code
-        ? error.code
-        : error.name;
-  return own === undefined || own === code || own === 'Error' || own === 'CairnError'
-    ? code
-    : `${code} (${own})`;
 }
