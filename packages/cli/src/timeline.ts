@@ -1,6 +1,7 @@
 import type { Run, Task } from '@cairn/store';
 import { formatDuration, formatTime, paintStatus } from './format.js';
 import { colours, padEnd, padStart, type Colours, type Paint } from './output.js';
+import { taskErrorCode, type ErrorCodes } from './stored-errors.js';
 
 /**
  * A run's tasks on a common time axis: one line per task, its attempts drawn as bars from
@@ -13,6 +14,7 @@ export interface TimelineOptions {
   readonly width: number;
   /** Where open tasks (running, waiting) end on the axis when the run has not ended. */
   readonly now: number;
+  readonly codes: ErrorCodes;
 }
 
 /** Tasks that are the engine's recorded values (`$now`, `$random`, ...), not the user's. */
@@ -60,7 +62,7 @@ export function timeline(run: Run, allTasks: readonly Task[], options: TimelineO
         '  ',
         `${c.dim('│')}${bar}${c.dim('│')}`,
         ' ',
-        taskNote(task, c),
+        taskNote(task, options),
       ]
         .join('')
         .trimEnd(),
@@ -176,7 +178,7 @@ function look(status: Task['status'], c: Colours): [string, Paint] {
 }
 
 /** What else a task's line says: model and tokens, who resumed a wait, a child run. */
-export function taskNote(task: Task, c: Colours): string {
+export function taskNote(task: Task, { c, codes }: TimelineOptions): string {
   const parts: string[] = [];
   const { meta } = task;
   if (typeof meta.model === 'string') parts.push(meta.model);
@@ -187,6 +189,6 @@ export function taskNote(task: Task, c: Colours): string {
     parts.push(`wakes ${formatTime(task.wakeAt)}`);
   }
   if (task.kind === 'child' && task.childRunId) parts.push(`→ ${task.childRunId}`);
-  if (task.error?.code) parts.push(c.red(task.error.code));
+  if (task.error) parts.push(c.red(taskErrorCode(codes, task.kind, task.error)));
   return c.dim(parts.join(' · '));
 }

@@ -1,6 +1,7 @@
 /** `cairn runs`, `show`, `waiting`, help, bad arguments, missing and locked stores. */
 import { readdirSync } from 'node:fs';
 import { LevelStore } from '@cairn/store';
+import { makeRun, makeTask } from '@cairn/store/suite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { populate, type Populated } from './fixture/populate.js';
 import {
@@ -112,7 +113,7 @@ describe('cairn show', () => {
     expect(chargeStart).toBeLessThan(reserveEnd);
     expect(reserveStart).toBeGreaterThanOrEqual(span('validate')[1] - 1);
     expect(line('ship')).toContain(`→ ${ids.child}`);
-    expect(text).toMatch(/charge attempt 1\s+Error: card processor timed out \(503\)/);
+    expect(text).toMatch(/charge attempt 1\s+STEP_FAILED: card processor timed out \(503\)/);
     expect(text).toMatch(/Children\n\s+RUN\s+TASK\s+WORKFLOW/);
     expect(text).toContain(`${ids.child}  ship  ship-order@1  completed`);
   });
@@ -135,7 +136,9 @@ describe('cairn show', () => {
     expect(llm.stdout).toMatch(/└ draft#3 /);
     const failed = await cairn(['show', ids.failed, ...store]);
     expect(failed.stdout).toMatch(/error\s+STEP_FAILED: customers\.csv/);
-    expect(failed.stdout).toMatch(/parse attempt 1\s+TerminalError: customers\.csv/);
+    expect(failed.stdout).toMatch(
+      /parse attempt 1\s+STEP_FAILED \(TerminalError\): customers\.csv/,
+    );
   });
 
   it('--json gives the run, tasks, groups, children, waiting tasks and logs', async () => {
@@ -151,6 +154,45 @@ describe('cairn show', () => {
     const approval = (await cairn(['show', ids.approval, ...store, '--json'])).json<RunDetail>();
     expect(approval.waiting.map((t: { taskId: string }) => t.taskId)).toEqual(['manager-approval']);
     expect(approval.logs[0]?.message).toBe('expense e-1 needs approval');
+  });
+
+  it('names errors stored without a code by the code they report (show, runs)', async () => {
+    const old = tempDir();
+    try {
+      const level = new LevelStore({ path: old.path });
+      await level.open();
+      const run = makeRun({
+        status: 'failed',
+        endedAt: Date.UTC(2025, 0, 1),
+        error: { name: 'Error', message: 'thrown by the workflow' },
+      });
+      await level.createRun(run);
+      const attempt = { attempt: 1, startedAt: 1, endedAt: 2 };
+      await level.checkpoint({
+        tasks: [
+          makeTask(run, {
+            taskId: 'charge',
+            status: 'failed',
+            attempts: [
+              { ...attempt, error: { name: 'Error', message: 'busy', code: 'E_BUSY' } },
+              { ...attempt, attempt: 2, error: { name: 'TypeError', message: 'gone' } },
+            ],
+            error: { name: 'TypeError', message: 'gone' },
+          }),
+        ],
+      });
+      await level.close();
+      const r = await cairn(['show', run.id, '--store', old.path]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/error\s+RUN_FAILED: thrown by the workflow/);
+      expect(r.stdout).toMatch(/charge attempt 1\s+STEP_FAILED \(E_BUSY\): busy/);
+      expect(r.stdout).toMatch(/charge attempt 2\s+STEP_FAILED \(TypeError\): gone/);
+      expect(r.stdout).toMatch(/charge\s+step\s+failed .*STEP_FAILED$/m);
+      const runs = await cairn(['runs', '--store', old.path]);
+      expect(runs.stdout).toMatch(/RUN_FAILED: thrown by the workflow/);
+    } finally {
+      old.remove();
+    }
   });
 
   it('an unknown run is exit 3 with one line', async () => {

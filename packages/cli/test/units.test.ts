@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toMs } from '@cairn/core';
-import type { Run, Task } from '@cairn/store';
+import { reportedCode, taskFailureCode, type Run, type Task } from '@cairn/store';
 import { describe, expect, it } from 'vitest';
 import { durationOption, intOption, parseCommand, timeOption } from '../src/args.js';
 import { lineSink } from '../src/files.js';
@@ -150,6 +150,7 @@ describe('output', () => {
 });
 
 describe('timeline', () => {
+  const codes = { reportedCode, taskFailureCode };
   const run = { id: 'r', createdAt: 0, startedAt: 0, endedAt: 100, updatedAt: 100 } as Run;
   const task = (taskId: string, seq: number, group: string, from: number, to: number): Task => ({
     runId: 'r',
@@ -172,7 +173,7 @@ describe('timeline', () => {
     const lines = timeline(
       run,
       [task('a', 0, 'g0', 0, 20), task('b', 1, 'g1', 20, 100), task('c', 2, 'g1', 20, 60)],
-      { c: colours(false), width: 10, now: 100 },
+      { c: colours(false), width: 10, now: 100, codes },
     );
     const bar = (name: string) =>
       /│(.*)│/.exec(lines.find((l) => l.includes(` ${name} `)) ?? '')?.[1];
@@ -191,7 +192,7 @@ describe('timeline', () => {
         { attempt: 2, startedAt: 50, endedAt: 100, error: null },
       ],
     };
-    const lines = timeline(run, [retried], { c: colours(false), width: 10, now: 100 });
+    const lines = timeline(run, [retried], { c: colours(false), width: 10, now: 100, codes });
     expect(lines.find((l) => l.includes(' m '))).toContain('│▒▒▒▒▒█████│');
   });
 });

@@ -38,6 +38,8 @@ export async function runChild<I, O>(
     }
   }
   const { taskId, seq, hist, group } = exec.claim(name, 'child');
+  const ordered = exec.inOrder(hist);
+  if (ordered) await ordered;
   if (hist && FINAL_TASK.has(hist.status)) return exec.replayed(hist) as O;
   const held = exec.gate(taskId, hist === undefined);
   if (held) await held;
@@ -111,7 +113,10 @@ export async function runChild<I, O>(
       task.output = child.output;
     } else {
       task.status = child.status === 'cancelled' ? 'cancelled' : 'failed';
-      task.error = child.error ?? { message: `Child run ${childRunId} was ${child.status}` };
+      task.error = child.error ?? {
+        code: child.status === 'cancelled' ? 'CANCELLED' : 'CHILD_FAILED',
+        message: `Child run ${childRunId} was ${child.status}`,
+      };
       if (task.error.code !== 'CANCELLED' && child.status === 'failed') {
         task.error = {
           ...task.error,

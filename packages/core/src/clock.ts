@@ -4,7 +4,11 @@
  */
 export interface Clock {
   now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
+  /**
+   * Calls `fn` after `ms`. `fn` may return a promise of its effects (the engine's durable
+   * timers do): a clock that decides when time moves, as `ManualClock` does, waits for it.
+   */
+  setTimeout(fn: () => unknown, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
@@ -17,11 +21,15 @@ export const systemClock: Clock = {
 
 interface ManualTimer {
   at: number;
-  fn: () => void;
+  fn: () => unknown;
   id: number;
 }
 
-/** A clock that moves only when told to: `advance(ms)` fires what falls due, in order. */
+/**
+ * A clock that moves only when told to: `advance(ms)` fires what falls due, in order, and
+ * time moves on only once the effects of each timer have settled (the promise its callback
+ * returned, then a few turns of the event loop).
+ */
 export class ManualClock implements Clock {
   #now: number;
   #timers: ManualTimer[] = [];
@@ -35,7 +43,7 @@ export class ManualClock implements Clock {
     return this.#now;
   }
 
-  setTimeout(fn: () => void, ms: number): unknown {
+  setTimeout(fn: () => unknown, ms: number): unknown {
     const timer = {
       at: this.#now + (Number.isFinite(ms) ? Math.max(0, ms) : 0),
       fn,
@@ -54,7 +62,12 @@ export class ManualClock implements Clock {
     return this.#timers.length;
   }
 
-  /** Moves time forward, firing due timers in order and letting their effects settle. */
+  /**
+   * Moves time forward, firing due timers in order and letting the effects of each settle
+   * (waiting for the promise its callback returned) before time moves on. Timers armed
+   * meanwhile fire too when they fall due by the target, those armed while time rests there
+   * included.
+   */
   async advance(ms: number): Promise<void> {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
       throw Object.assign(new TypeError('advance() takes a finite, non-negative number of ms'), {
@@ -62,17 +75,22 @@ export class ManualClock implements Clock {
       });
     }
     const target = this.#now + ms;
+    let atTarget = false;
     for (;;) {
       this.#timers.sort((a, b) => a.at - b.at || a.id - b.id);
       const next = this.#timers[0];
-      if (!next || next.at > target) break;
-      this.#timers.shift();
-      this.#now = Math.max(this.#now, next.at);
-      next.fn();
+      if (next && next.at <= target) {
+        this.#timers.shift();
+        this.#now = Math.max(this.#now, next.at);
+        await next.fn();
+      } else if (atTarget) {
+        return;
+      } else {
+        this.#now = target;
+        atTarget = true;
+      }
       await settle();
     }
-    this.#now = target;
-    await settle();
   }
 }
 

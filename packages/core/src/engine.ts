@@ -176,7 +176,7 @@ export class Engine {
       lookup: (name, version) => this.#lookup(name, version),
       versionNotRegistered: (run) => this.#versionNotRegistered(run),
       launch: (run, def, history, started, kept) => this.#launch(run, def, history, started, kept),
-      load: (run, def, history, kept) => this.#load(run, def, history, kept),
+      load: (run, def, history, kept, onTrial) => this.#load(run, def, history, kept, onTrial),
       unpark: (runId) => this.#unpark(runId),
       forget: (runId) => this.#forget(runId),
       notifyFinished: (run, error) => this.#notifyFinished(run, error),
@@ -500,8 +500,9 @@ export class Engine {
     history: readonly Task[],
     started: boolean,
     kept: readonly InboxEntry[] = [],
+    onTrial = false,
   ): RunExecution {
-    const exec = new RunExecution(this.#host, def, run, history, kept);
+    const exec = new RunExecution(this.#host, def, run, history, kept, onTrial);
     this.#forget(run.id);
     this.#active.set(run.id, exec);
     if (started) {
@@ -522,13 +523,14 @@ export class Engine {
     def: AnyWorkflow,
     history?: readonly Task[],
     kept?: readonly InboxEntry[],
+    onTrial = false,
   ): Promise<RunExecution> {
     // A run's history and its inbox are read together.
     const [tasks, inbox] = await Promise.all([
       history ?? this.#store.listTasks(run.id),
       kept ?? this.#store.listInbox(run.id),
     ]);
-    const exec = this.#launch(run, def, tasks, false, inbox);
+    const exec = this.#launch(run, def, tasks, false, inbox, onTrial);
     this.#timers.release(run.id);
     return exec;
   }
@@ -659,6 +661,10 @@ export class Engine {
           this.#events.emit('problem', { runId: exec.id, error });
           this.#notifyFinished(exec.run, error);
         }
+      },
+      dropped: (exec) => {
+        if (this.#active.get(exec.id) === exec) this.#active.delete(exec.id);
+        this.#timers.release(exec.id);
       },
       stepStarted: () => {
         this.#executing++;

@@ -1,4 +1,10 @@
-import { CairnError, ERROR_CODES, type ErrorCode, type ErrorInfo } from '@cairn/store';
+import {
+  CairnError,
+  isErrorCode,
+  reportedCode,
+  type ErrorCode,
+  type ErrorInfo,
+} from '@cairn/store';
 
 /**
  * Thrown by a step to stop retrying: the step fails at once, whatever its retry options.
@@ -6,8 +12,6 @@ import { CairnError, ERROR_CODES, type ErrorCode, type ErrorInfo } from '@cairn/
 export class TerminalError extends Error {
   override readonly name = 'TerminalError';
 }
-
-const CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 
 /** Whatever a step or workflow threw, as an `Error`. */
 export function toError(thrown: unknown): Error {
@@ -40,18 +44,25 @@ function errorText(value: unknown): string {
     : text;
 }
 
-/** An error as plain data, to be checkpointed. */
-export function toErrorInfo(thrown: unknown): ErrorInfo {
+/**
+ * An error as plain data, to be checkpointed. Its `code` is the code the failure is reported
+ * with: the error's own when it is one of Cairn's, otherwise `fallback` (`STEP_FAILED` for what
+ * a step threw, `RUN_FAILED` for what the workflow threw). The error's class stays in `name`,
+ * and a code of its own that is not Cairn's in `details.originalCode`.
+ */
+export function toErrorInfo(thrown: unknown, fallback: ErrorCode): ErrorInfo {
   const error = toError(thrown);
+  const own = (error as { code?: unknown }).code;
   const info: { -readonly [K in keyof ErrorInfo]: ErrorInfo[K] } = {
+    code: isErrorCode(own) ? own : fallback,
     name: errorText(error.name),
     message: errorText(error.message),
   };
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string') info.code = errorText(code);
   if (error.stack !== undefined) info.stack = errorText(error.stack);
   if (error instanceof CairnError && error.details !== undefined) {
     info.details = plainDetails(error.details);
+  } else if (typeof own === 'string' && own !== info.code) {
+    info.details = { originalCode: errorText(own) };
   }
   return info;
 }
@@ -67,17 +78,17 @@ function plainDetails(details: Record<string, unknown>): Record<string, unknown>
 }
 
 /**
- * A checkpointed error as a `CairnError`: its own code when it was a Cairn code, otherwise
- * `fallback` (e.g. `STEP_FAILED`), with the original name and code in `details`.
+ * A checkpointed error as a `CairnError` with the code it is reported with (see
+ * `reportedCode`: its own, or `fallback` for one stored without a Cairn code), its original
+ * name in `details.name` and a code of its own that is not Cairn's in `details.originalCode`.
  */
 export function fromErrorInfo(info: ErrorInfo, fallback: ErrorCode): CairnError {
-  const code =
-    info.code !== undefined && CODES.has(info.code) ? (info.code as ErrorCode) : fallback;
+  const code = reportedCode(info, fallback);
   const error = new CairnError(code, info.message, {
     details: {
       ...(info.details ?? {}),
       ...(info.name === undefined ? {} : { name: info.name }),
-      ...(info.code === undefined ? {} : { originalCode: info.code }),
+      ...(info.code === undefined || info.code === code ? {} : { originalCode: info.code }),
     },
   });
   if (info.stack !== undefined) error.stack = info.stack;

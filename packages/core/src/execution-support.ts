@@ -68,6 +68,15 @@ export function refusedBeforeWriting(error: unknown): boolean {
   );
 }
 
+/**
+ * The number of a parallel group (`g<seq>`, the seq of the group's first call): groups are
+ * numbered in the order their turns came. Null for a task recorded without one.
+ */
+export function groupNumber(group: string | null): number | null {
+  const match = group === null ? null : /^g(\d+)$/.exec(group);
+  return match ? Number(match[1]) : null;
+}
+
 /** Milliseconds from `start` to `now`, never negative (clocks can step back). */
 export function elapsed(start: number, now: number): number {
   return Math.max(0, now - start);

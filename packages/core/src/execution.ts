@@ -3,6 +3,7 @@ import {
   TRUSTED_CHECKPOINT,
   faults,
   assertSerializable,
+  taskFailureCode,
   type Run,
   type Store,
   type Task,
@@ -25,6 +26,7 @@ import {
   type State,
 } from './execution-support.js';
 import { makeContext } from './context-impl.js';
+import { ReplayOrder } from './replay-order.js';
 import { isWaiting, waitingTaskIds, validateResume, resumeWaits, keepEarlyInput } from './waits.js';
 import { fireTimer } from './sleeps.js';
 
@@ -51,6 +53,8 @@ export interface ExecutionHost {
   requestEvict(execution: RunExecution): void;
   /** The run reached a terminal status (or could not write it: `writeError`). */
   finished(execution: RunExecution, writeError?: unknown): void;
+  /** The replay of a run loaded to take input failed: it leaves memory, nothing written. */
+  dropped(execution: RunExecution): void;
   stepStarted(): void;
   stepEnded(): void;
 }
@@ -76,6 +80,8 @@ export class RunExecution {
    * in flight when the run stopped (a replay that never reaches them is not the same run).
    */
   readonly unconsumed = new Set<string>();
+  /** The order of history's parallel groups, which a replay keeps (see replay-order.ts). */
+  readonly #order: ReplayOrder;
   readonly names = new Map<string, number>();
   /** Tasks whose last checkpoint failed: written again, as failed, when the run ends. */
   readonly unwritten = new Set<Task>();
@@ -97,7 +103,14 @@ export class RunExecution {
   checkScheduled = false;
   /** Resolved when the function has gone as far as it can without new input. */
   quietWaiters: (() => void)[] = [];
+  /** Checkpoints under way through `write()`, and who waits for them (see `settled`). */
+  #writing = 0;
+  #settledWaiters: (() => void)[] = [];
   state: State = 'active';
+  /** Loaded to take input and still replaying (see the constructor). */
+  #onTrial: boolean;
+  /** The error a replay on trial failed with (nothing of it was written). */
+  #refusal: CairnError | null = null;
   #abort: AbortController | null = null;
   /** Ends the current turn's parallel group (one function for the run, not one per call). */
   readonly #endGroup = (): void => {
@@ -107,7 +120,10 @@ export class RunExecution {
 
   /**
    * `kept`: the run's inbox as stored (input sent for waits not reached yet), read with its
-   * history so that reaching a wait needs no read.
+   * history so that reaching a wait needs no read. `onTrial`: the run is loaded to take input
+   * (a resume); until its replay is over (`endTrial`, or a call history lacks starting), a
+   * failure writes nothing, and the execution leaves memory with the error for the resume to
+   * answer with, the run left as it was.
    */
   constructor(
     host: ExecutionHost,
@@ -115,8 +131,10 @@ export class RunExecution {
     run: Run,
     history: readonly Task[],
     kept: readonly InboxEntry[] = [],
+    onTrial = false,
   ) {
     this.host = host;
+    this.#onTrial = onTrial;
     this.def = def;
     this.run = run;
     for (const entry of kept) this.inbox.set(entry.taskId, entry.data);
@@ -125,6 +143,7 @@ export class RunExecution {
       if (!task.taskId.startsWith('$')) this.unconsumed.add(task.taskId);
       this.nextSeq = Math.max(this.nextSeq, task.seq + 1);
     }
+    this.#order = new ReplayOrder([...this.unconsumed].map((id) => this.tasks.get(id)!));
     this.ctx = makeContext(this);
   }
 
@@ -166,7 +185,7 @@ export class RunExecution {
   claim(
     name: string,
     kind: TaskKind,
-  ): { taskId: string; seq: number; hist: Task | undefined; group: string } {
+  ): { taskId: string; seq: number; hist: Task | undefined; group: string | null } {
     this.assertLive();
     const count = (this.names.get(name) ?? 0) + 1;
     this.names.set(name, count);
@@ -176,13 +195,31 @@ export class RunExecution {
     if (hist && hist.kind !== kind) {
       throw this.nonDeterminism(`${hist.kind} "${taskId}"`, `${kind} "${taskId}"`);
     }
-    if (hist && this.unconsumed.delete(taskId) && this.unconsumed.size === 0) this.releaseHeld();
-    const seq = hist ? hist.seq : this.nextSeq++;
+    if (hist && this.unconsumed.delete(taskId)) {
+      this.#order.called(hist);
+      if (this.unconsumed.size === 0) this.releaseHeld();
+    }
+    if (hist) return { taskId, seq: hist.seq, hist, group: hist.group };
+    // A new call joins the group of the turn's new calls. Calls history has keep theirs and
+    // never name a group: a new call, even one made in a replay's turn, starts after every call
+    // whose result it may have used, and its group says so (replay-order.ts relies on it).
+    const seq = this.nextSeq++;
     if (this.group === null) {
       this.group = `g${seq}`;
       queueMicrotask(this.#endGroup);
     }
-    return { taskId, seq, hist, group: hist?.group ?? this.group };
+    return { taskId, seq, hist, group: this.group };
+  }
+
+  /**
+   * Holds a call that history has in a later parallel group than a call it has not met again
+   * yet (see replay-order.ts); nothing to wait for when the call is in order.
+   */
+  inOrder(hist: Task | undefined): Promise<void> | undefined {
+    if (hist === undefined) return undefined;
+    const wait = this.#order.wait(hist);
+    if (wait) this.scheduleCheck();
+    return wait;
   }
 
   nonDeterminism(expected: string, found: string): CairnError {
@@ -211,7 +248,11 @@ export class RunExecution {
   gate(taskId: string, isNew: boolean, pausable = true): Promise<void> | undefined {
     this.assertLive();
     // The common case returns nothing to wait for: no promise, no extra turn.
-    if (!this.#mustHold(isNew, pausable)) return undefined;
+    if (!this.#mustHold(isNew, pausable)) {
+      // A call history lacks starts: the replay is over, and a failure now is the run's.
+      if (isNew) this.#onTrial = false;
+      return undefined;
+    }
     return this.#hold(taskId, isNew, pausable);
   }
 
@@ -231,6 +272,36 @@ export class RunExecution {
       });
       this.assertLive();
     } while (this.#mustHold(isNew, pausable));
+    if (isNew) this.#onTrial = false;
+  }
+
+  /**
+   * Ends the trial of a run loaded to take input once its replay has settled: from now on a
+   * failure is the run's, written as usual. Returns the error the replay failed with, if it
+   * did: on trial nothing was written and the execution has left memory; a run replayed by
+   * recovery was failed with it.
+   */
+  endTrial(): CairnError | null {
+    this.#onTrial = false;
+    if (this.#refusal) return this.#refusal;
+    if (this.state !== 'finished' || this.run.status !== 'failed' || !this.run.error) return null;
+    return fromErrorInfo(this.run.error, 'RUN_FAILED');
+  }
+
+  /** A replay on trial failed: nothing is written, the run stays as it is on disk. */
+  #refuse(error: unknown): void {
+    this.state = 'evicted';
+    const refusal =
+      error instanceof CairnError
+        ? error
+        : fromErrorInfo(toErrorInfo(error, 'RUN_FAILED'), 'RUN_FAILED');
+    this.#refusal = refusal;
+    this.#abort?.abort(refusal);
+    this.abandon();
+    const quiet = this.quietWaiters;
+    this.quietWaiters = [];
+    for (const q of quiet) q();
+    this.host.dropped(this);
   }
 
   releaseHeld(): void {
@@ -245,12 +316,7 @@ export class RunExecution {
     if (task.status === 'completed') return task.output;
     if (task.status === 'cancelled')
       throw new CairnError('CANCELLED', `Task ${task.taskId} was cancelled`);
-    const fallback =
-      task.kind === 'child'
-        ? 'CHILD_FAILED'
-        : task.kind === 'wait'
-          ? 'WAIT_TIMEOUT'
-          : 'STEP_FAILED';
+    const fallback = taskFailureCode(task.kind);
     throw fromErrorInfo(task.error ?? { message: `Task ${task.taskId} failed` }, fallback);
   }
 
@@ -300,12 +366,46 @@ export class RunExecution {
     onRefused?: (error: unknown) => void,
   ): Promise<void> {
     let landing: Promise<void>;
+    this.#writing++;
     try {
       landing = this.host.store[TRUSTED_CHECKPOINT](checkpoint, true);
     } catch (error) {
+      this.#wrote();
       return this.#writeFailed(checkpoint, error, onRefused);
     }
-    return landing.catch((error: unknown) => this.#writeFailed(checkpoint, error, onRefused));
+    return landing.then(
+      () => this.#wrote(),
+      (error: unknown) => {
+        this.#wrote();
+        return this.#writeFailed(checkpoint, error, onRefused);
+      },
+    );
+  }
+
+  #wrote(): void {
+    this.#writing--;
+    if (this.state !== 'active') this.#releaseSettled();
+    else if (this.#settledWaiters.length > 0) this.scheduleCheck();
+  }
+
+  /**
+   * Resolves once the function has gone as far as it can without a step's result, input or
+   * time: none of its checkpoints is being written and its promise callbacks have run (the
+   * checkpoint of a pause or an end may still be on its way). A timer's dispatch waits for it.
+   */
+  settled(): Promise<void> {
+    if (this.state !== 'active' && this.#writing === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#settledWaiters.push(resolve);
+      this.scheduleCheck();
+    });
+  }
+
+  #releaseSettled(): void {
+    if (this.#writing > 0 || this.#settledWaiters.length === 0) return;
+    const waiters = this.#settledWaiters;
+    this.#settledWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   async #writeFailed(
@@ -324,7 +424,7 @@ export class RunExecution {
     for (const t of checkpoint.tasks ?? []) {
       if (t.status !== 'failed') {
         t.status = 'failed';
-        t.error = toErrorInfo(error);
+        t.error = toErrorInfo(error, 'WRITE_FAILED');
         delete t.output;
       }
       this.unwritten.add(t);
@@ -339,7 +439,9 @@ export class RunExecution {
     if (
       this.pending.size === 0 &&
       this.held.length === 0 &&
+      this.#order.held.length === 0 &&
       this.quietWaiters.length === 0 &&
+      this.#settledWaiters.length === 0 &&
       !this.run.pauseRequested
     ) {
       return;
@@ -353,8 +455,10 @@ export class RunExecution {
 
   /** Runs after the function's microtasks settle: detects stuck replays and pauses. */
   check(): void {
+    this.#releaseSettled();
     if (this.state !== 'active') return;
-    if (this.unconsumed.size > 0 && this.held.some((h) => h.isNew)) {
+    const outOfOrder = this.#order.held[0]?.task;
+    if (this.unconsumed.size > 0 && (outOfOrder || this.held.some((h) => h.isNew))) {
       if (this.progress !== this.judgedProgress) {
         this.judgedProgress = this.progress;
         this.scheduleCheck();
@@ -363,8 +467,10 @@ export class RunExecution {
       const expected = [...this.unconsumed]
         .map((id) => this.tasks.get(id)!)
         .sort((a, b) => a.seq - b.seq)[0]!;
-      const found = this.held.find((h) => h.isNew)!;
-      this.nonDeterminism(`${expected.kind} "${expected.taskId}"`, `"${found.taskId}"`);
+      const found = outOfOrder
+        ? `${outOfOrder.kind} "${outOfOrder.taskId}"`
+        : `"${this.held.find((h) => h.isNew)!.taskId}"`;
+      this.nonDeterminism(`${expected.kind} "${expected.taskId}"`, found);
       return;
     }
     if (this.inflight > 0) return;
@@ -379,7 +485,7 @@ export class RunExecution {
   wantsPause(): boolean {
     if (this.state !== 'active' || this.inflight > 0 || this.pins > 0) return false;
     if (this.run.pauseRequested) return true;
-    if (this.held.length > 0) return false;
+    if (this.held.length > 0 || this.#order.held.length > 0) return false;
     let waits = 0;
     for (const p of this.pending.values()) {
       if (p.kind !== 'wait') return false;
@@ -446,6 +552,8 @@ export class RunExecution {
   abandon(): void {
     this.pending.clear();
     this.held = [];
+    this.#order.clear();
+    this.#releaseSettled();
   }
 
   /** Keeps the execution in memory (while an operation on it is under way). */
@@ -548,9 +656,13 @@ export class RunExecution {
     error?: unknown,
     output?: unknown,
   ): Promise<void> {
+    if (this.#onTrial && status === 'failed') {
+      this.#refuse(error);
+      return;
+    }
     this.state = 'finished';
     const now = this.host.clock.now();
-    let errorInfo = error === undefined ? null : toErrorInfo(error);
+    let errorInfo = error === undefined ? null : toErrorInfo(error, 'RUN_FAILED');
     const leftovers: Task[] = [];
     const children: string[] = [];
     for (const task of this.unwritten) {
@@ -580,6 +692,7 @@ export class RunExecution {
       this.abort.abort(reason);
       for (const p of this.pending.values()) p.reject(reason);
       for (const h of this.held) h.reject(reason);
+      this.#order.rejectAll(reason);
     }
     this.abandon();
     // Nothing more will happen here: whoever waits for the run to settle may go on.
@@ -599,7 +712,7 @@ export class RunExecution {
         // The result cannot be stored (too large): the run fails with that error instead,
         // rather than stay running on disk and fail the same way after every recovery.
         status = 'failed';
-        errorInfo = toErrorInfo(refused);
+        errorInfo = toErrorInfo(refused, 'RUN_FAILED');
         this.run = transition(last, 'failed', now, { error: errorInfo });
         await this.host.store[TRUSTED_CHECKPOINT]({ runs: [this.run], tasks: leftovers }, true);
       }

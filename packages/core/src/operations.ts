@@ -48,6 +48,9 @@ export async function resumeTask(
       const unpin = exec.pin();
       try {
         await exec.quiet();
+        // A replay that failed: its own error, not "not waiting" (the input was not taken).
+        const failed = exec.endTrial();
+        if (failed) throw failed;
         if (!exec.isWaiting(taskId)) throw notWaiting();
         await exec.resumeWaits(new Map([[taskId, data]]), by);
       } finally {
@@ -106,7 +109,7 @@ export async function resumeTask(
     if (task.kind !== 'wait' || task.status !== 'waiting') throw notWaiting();
     const def = engine.lookup(run.workflow, run.version);
     if (!def) throw engine.versionNotRegistered(run);
-    return resumeOnceSettled(await engine.load(run, def, history, kept));
+    return resumeOnceSettled(await engine.load(run, def, history, kept, true));
   });
 }
 
@@ -145,7 +148,7 @@ export async function resumeRun(
       }
       const def = engine.lookup(run.workflow, run.version);
       if (!def) throw engine.versionNotRegistered(run);
-      exec = await engine.load(run, def);
+      exec = await engine.load(run, def, undefined, undefined, true);
       loaded = true;
     }
     const unpin = exec.pin();
@@ -154,6 +157,8 @@ export async function resumeRun(
       // taken as it is: waiting for its steps in flight would hold the run's lock (and so
       // pause and cancel) for as long as they take.
       if (loaded) await exec.quiet();
+      const failed = exec.endTrial();
+      if (failed) throw failed;
       const waiting = exec.waitingTaskIds();
       const operator = exec.run.pauseRequested;
       if (data !== undefined && waiting.length > 0) {

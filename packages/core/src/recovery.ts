@@ -42,11 +42,13 @@ export interface EngineInternals {
     started: boolean,
     kept?: readonly InboxEntry[],
   ): RunExecution;
+  /** `onTrial`: loaded to take input (see `RunExecution`); a replay that fails writes nothing. */
   load(
     run: Run,
     def: AnyWorkflow,
     history?: readonly Task[],
     kept?: readonly InboxEntry[],
+    onTrial?: boolean,
   ): Promise<RunExecution>;
   /** The run's parked execution, in memory again, if it is still current (see the engine). */
   unpark(runId: string): RunExecution | undefined;
@@ -60,10 +62,20 @@ export interface EngineInternals {
   readonly timers: TimerService;
 }
 
+/**
+ * Hands a due timer to its run, loading the run if it is not in memory, and resolves once
+ * the run has reacted (see `RunExecution.settled`), outside the run's lock: the timer service
+ * then lists the next timers with that reaction in them, and a manual clock moves on after it.
+ */
 export async function dispatchTimer(engine: EngineInternals, timer: Timer): Promise<TimerVerdict> {
-  return engine.lock.run(timer.runId, async () => {
+  // The run the timer woke: its reaction is waited for once the lock is released.
+  let woken = undefined as RunExecution | undefined;
+  const verdict = await engine.lock.run(timer.runId, async (): Promise<TimerVerdict> => {
     const exec = engine.active.get(timer.runId) ?? engine.unpark(timer.runId);
-    if (exec) return (await exec.fireTimer(timer.taskId)) ? 'done' : 'skip';
+    if (exec) {
+      woken = exec;
+      return (await exec.fireTimer(timer.taskId)) ? 'done' : 'skip';
+    }
     let run: Run | undefined;
     let task: Task | undefined;
     try {
@@ -90,9 +102,11 @@ export async function dispatchTimer(engine: EngineInternals, timer: Timer): Prom
       engine.events.emit('problem', { runId: run.id, error: engine.versionNotRegistered(run) });
       return 'skip';
     }
-    await engine.load(run, def);
+    woken = await engine.load(run, def);
     return 'skip';
   });
+  await woken?.settled();
+  return verdict;
 }
 
 /** A timer entry that names no due task: reported and left alone (`verify()` shows it too). */
@@ -169,7 +183,9 @@ async function recover(engine: EngineInternals, stored: Run): Promise<void> {
             `Run ${run.id} was interrupted ${recoveries} times (the limit is ${max}); it is failed so it cannot crash the process again`,
             { details: { runId: run.id, recoveries, maxRecoveries: max } },
           );
-          const ended = endRun(run, tasks, 'failed', toErrorInfo(error), now, { recoveries });
+          const ended = endRun(run, tasks, 'failed', toErrorInfo(error, 'RUN_FAILED'), now, {
+            recoveries,
+          });
           await engine.store[TRUSTED_CHECKPOINT]({ runs: [ended.run], tasks: ended.tasks }, true);
           engine.events.emit('run:failed', {
             runId: run.id,

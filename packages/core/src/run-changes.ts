@@ -43,7 +43,7 @@ export function endRun(
 /** `endRun` for a cancellation, with the `CANCELLED` error. */
 export function cancelRunRecords(run: Run, tasks: readonly Task[], now: number): EndedRun {
   const error = new CairnError('CANCELLED', `Run ${run.id} was cancelled`);
-  return endRun(run, tasks, 'cancelled', toErrorInfo(error), now);
+  return endRun(run, tasks, 'cancelled', toErrorInfo(error, 'CANCELLED'), now);
 }
 
 /**

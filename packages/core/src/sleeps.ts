@@ -15,6 +15,8 @@ export async function sleepTask(
   checkName('sleep', name);
   const ms = toMs(duration, 'duration');
   const { taskId, seq, hist, group } = exec.claim(name, 'sleep');
+  const ordered = exec.inOrder(hist);
+  if (ordered) await ordered;
   if (hist && FINAL_TASK.has(hist.status)) {
     exec.replayed(hist);
     return;
@@ -109,7 +111,7 @@ export async function fireTimer(exec: RunExecution, taskId: string): Promise<boo
     error = new CairnError('WAIT_TIMEOUT', `Nobody answered "${taskId}" in time`, {
       details: { runId: exec.run.id, taskId, timeoutAt: task.timeoutAt },
     });
-    task.error = toErrorInfo(error);
+    task.error = toErrorInfo(error, 'WAIT_TIMEOUT');
   } else {
     task.output = pending.onTimeout.default;
   }

@@ -43,6 +43,8 @@ export async function runStep<T>(
   }
   if (typeof options.meta === 'object') assertSerializable(options.meta, 'step meta');
   const { taskId, seq, hist, group } = exec.claim(name, 'step');
+  const ordered = exec.inOrder(hist);
+  if (ordered) await ordered;
   if (hist && FINAL_TASK.has(hist.status)) return exec.replayed(hist) as T;
   const held = exec.gate(taskId, hist === undefined);
   if (held) await held;
@@ -163,7 +165,7 @@ export async function settleAttempt<T>(
       return false;
     }
     const error = outcome.error;
-    record.error = toErrorInfo(error);
+    record.error = toErrorInfo(error, 'STEP_FAILED');
     const retry = !exec.aborted && shouldRetry(policy, attempt, error);
     if (!retry) return failStep(exec, task, error, true);
     exec.host.events.emit('task:failed', {
@@ -184,7 +186,7 @@ export async function failStep(
   recorded: boolean,
 ): Promise<never> {
   const now = exec.host.clock.now();
-  const info = toErrorInfo(error);
+  const info = toErrorInfo(error, 'STEP_FAILED');
   if (!recorded) {
     const last = task.attempts[task.attempts.length - 1];
     if (last) last.error = info;
@@ -312,8 +314,11 @@ export async function runAttempt<T>(
               details: { taskId: task.taskId, timeoutMs: timeout },
             },
           );
-          ac.abort(error);
+          // The attempt has timed out before its signal is aborted: whatever the step
+          // function does when it sees the abort (settles at once, as fetch does) comes
+          // after, and cannot win the race below.
           reject(error);
+          ac.abort(error);
         }, timeout);
       }
       onRunAbort = (): void => ac.abort(runSignal.reason);

@@ -23,9 +23,12 @@ export class TimerService {
   #skip = new Map<string, string>();
   #armedAt: number | null = null;
   #handle: unknown = null;
-  #running = false;
+  /** The fire under way, if any (a timer that falls due meanwhile is handled by it). */
+  #firing: Promise<void> | null = null;
   #again = false;
   #stopped = false;
+  /** Counts fires, so that a listing read before the latest one began is not acted on. */
+  #fires = 0;
 
   constructor(
     store: Store,
@@ -71,7 +74,7 @@ export class TimerService {
 
   #kick(): void {
     if (this.#stopped) return;
-    if (this.#running) {
+    if (this.#firing !== null) {
       this.#again = true;
       return;
     }
@@ -81,50 +84,63 @@ export class TimerService {
   #arm(at: number): void {
     if (this.#handle !== null) this.#clock.clearTimeout(this.#handle);
     this.#armedAt = at;
+    // The promise is for a clock that waits for a timer's effects (see `Clock`).
     this.#handle = this.#clock.setTimeout(
       () => {
         this.#handle = null;
         this.#armedAt = null;
-        this.#fire().catch(this.#onError);
+        return this.#fire().catch(this.#onError);
       },
       Math.max(0, at - this.#clock.now()),
     );
   }
 
-  async #fire(): Promise<void> {
-    if (this.#stopped) return;
-    if (this.#running) {
+  /**
+   * Hands every due timer to the engine, one at a time: each dispatch resolves once the run
+   * has reacted to it (its outcome written, its function gone on to its next step, wait or
+   * sleep). Then arms for the next timer, from a listing that has those reactions.
+   */
+  #fire(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    if (this.#firing !== null) {
       this.#again = true;
-      return;
+      return this.#firing;
     }
-    this.#running = true;
-    try {
-      do {
-        this.#again = false;
-        const due = await this.#store.dueTimers(this.#clock.now(), 1000);
-        for (const timer of due) {
-          if (this.#stopped) return;
-          const k = keyOf(timer);
-          if (this.#skip.has(k)) continue;
-          let verdict: TimerVerdict;
-          try {
-            verdict = await this.#dispatch(timer);
-          } catch (error) {
-            this.#onError(error);
-            verdict = 'skip';
-          }
-          if (verdict === 'skip') this.#skip.set(k, timer.runId);
+    this.#fires++;
+    const firing = this.#dispatchDue().finally(() => {
+      this.#firing = null;
+    });
+    this.#firing = firing;
+    return firing.then(() => this.#armNext());
+  }
+
+  async #dispatchDue(): Promise<void> {
+    do {
+      this.#again = false;
+      const due = await this.#store.dueTimers(this.#clock.now(), 1000);
+      for (const timer of due) {
+        if (this.#stopped) return;
+        const k = keyOf(timer);
+        if (this.#skip.has(k)) continue;
+        let verdict: TimerVerdict;
+        try {
+          verdict = await this.#dispatch(timer);
+        } catch (error) {
+          this.#onError(error);
+          verdict = 'skip';
         }
-      } while (this.#again && !this.#stopped);
-    } finally {
-      this.#running = false;
-    }
-    await this.#armNext();
+        if (verdict === 'skip') this.#skip.set(k, timer.runId);
+      }
+    } while (this.#again && !this.#stopped);
   }
 
   async #armNext(): Promise<void> {
     if (this.#stopped) return;
-    for (const timer of await this.#store.dueTimers(Number.MAX_SAFE_INTEGER, 1000)) {
+    const fires = this.#fires;
+    const timers = await this.#store.dueTimers(Number.MAX_SAFE_INTEGER, 1000);
+    // A fire that began meanwhile handles timers this listing still has, and arms after them.
+    if (fires !== this.#fires) return;
+    for (const timer of timers) {
       if (this.#skip.has(keyOf(timer))) continue;
       if (this.#armedAt === null || timer.at < this.#armedAt) this.#arm(timer.at);
       return;

@@ -41,6 +41,8 @@ export async function waitForInput<S extends z.ZodType>(
   }
   if (onTimeout !== 'fail') assertSerializable(onTimeout.default, 'wait options.onTimeout.default');
   const { taskId, seq, hist, group } = exec.claim(name, 'wait');
+  const ordered = exec.inOrder(hist);
+  if (ordered) await ordered;
   if (hist && FINAL_TASK.has(hist.status)) {
     if (hist.status === 'completed')
       return parseRecorded(exec, schema, hist.output, taskId) as z.output<S>;

@@ -27,18 +27,25 @@ async function changeCode(
   before: (ctx: WorkflowContext) => Promise<unknown>,
   after: (ctx: WorkflowContext) => Promise<unknown>,
   ready: (store: MemoryStore, runId: string) => Promise<boolean>,
+  others: AnyWorkflow[] = [],
 ): Promise<{ engine: Engine; store: MemoryStore; runId: string }> {
   const clock = new ManualClock();
   const v1: AnyWorkflow = workflow('changing', { input, run: before });
-  const first = await open({ workflows: [v1], clock });
+  const first = await open({ workflows: [v1, ...others], clock });
   cleanup.push(() => first.store.close());
   const handle = await first.engine.start(v1, {});
   await until(() => ready(first.store, handle.id), 'the first run to get far enough');
   const v2: AnyWorkflow = workflow('changing', { input, run: after });
-  const second = await crash(first.store, { workflows: [v2], clock });
+  const second = await crash(first.store, { workflows: [v2, ...others], clock });
   cleanup.push(() => second.store.close());
   return { ...second, runId: handle.id };
 }
+
+/** A child workflow that never ends. */
+const hanging: AnyWorkflow = workflow('hanging', {
+  input,
+  run: (ctx) => ctx.step('forever', () => never()),
+});
 
 const hasTask =
   (taskId: string, status?: string) =>
@@ -158,6 +165,94 @@ describe('a changed workflow function', () => {
     );
     expect(await engine.handle(runId).result()).toBe('first/b');
     expect(aCalls).toBe(0);
+  });
+});
+
+describe('calls made in another order', () => {
+  it('stops with NON_DETERMINISM when two sequential steps are swapped', async () => {
+    const ran: string[] = [];
+    const step = (ctx: WorkflowContext, name: string) =>
+      ctx.step(name, () => {
+        ran.push(name);
+        return name.toUpperCase();
+      });
+    const { engine, runId } = await changeCode(
+      async (ctx) => {
+        await step(ctx, 'a');
+        await step(ctx, 'b');
+        return ctx.step('c', () => never());
+      },
+      async (ctx) => {
+        await step(ctx, 'b');
+        await step(ctx, 'a');
+        return ctx.step('c', () => 'C');
+      },
+      hasTask('c'),
+    );
+    const error = (await rejectsWithCode(
+      engine.handle(runId).result(),
+      'NON_DETERMINISM',
+    )) as CairnError;
+    expect(error.details).toMatchObject({ expected: 'step "a"', found: 'step "b"' });
+    expect(ran).toEqual(['a', 'b']);
+    expect((await engine.tasks(runId)).map((t) => [t.taskId, t.status])).toEqual([
+      ['a', 'completed'],
+      ['b', 'completed'],
+      ['c', 'cancelled'],
+    ]);
+  });
+
+  it.each([
+    ['a sleep', (ctx: WorkflowContext) => ctx.sleep('later', '1h'), 'sleep "later"'],
+    [
+      'a wait',
+      (ctx: WorkflowContext) => ctx.waitForInput('later', { schema: z.boolean() }),
+      'wait "later"',
+    ],
+    ['a child', (ctx: WorkflowContext) => ctx.child('later', hanging, {}), 'child "later"'],
+  ])(
+    'stops with NON_DETERMINISM when %s moves before the step it came after',
+    async (_what, later, found) => {
+      const { engine, runId } = await changeCode(
+        async (ctx) => {
+          await ctx.step('first', () => 1);
+          await Promise.all([later(ctx), ctx.step('hang', () => never())]);
+        },
+        async (ctx) => {
+          await Promise.all([later(ctx), ctx.step('hang', () => never())]);
+          await ctx.step('first', () => 1);
+        },
+        hasTask('hang'),
+        [hanging],
+      );
+      const error = (await rejectsWithCode(
+        engine.handle(runId).result(),
+        'NON_DETERMINISM',
+      )) as CairnError;
+      expect(error.details).toMatchObject({ expected: 'step "first"', found });
+    },
+  );
+
+  it('tolerates any order for a run recorded without groups', async () => {
+    const { engine, runId } = await changeCode(
+      async (ctx) => {
+        await ctx.step('a', () => 'A');
+        await ctx.step('b', () => 'B');
+        return ctx.step('c', () => never());
+      },
+      async (ctx) => {
+        const b = await ctx.step('b', () => 'b2');
+        const a = await ctx.step('a', () => 'a2');
+        return [a, b, await ctx.step('c', () => 'C')];
+      },
+      async (store, runId) => {
+        if (!(await hasTask('c')(store, runId))) return false;
+        const tasks = await store.listTasks(runId);
+        await store.checkpoint({ tasks: tasks.map((t) => ({ ...t, group: null })) });
+        return true;
+      },
+    );
+    expect(await engine.handle(runId).result()).toEqual(['A', 'B', 'C']);
   });
 });
 

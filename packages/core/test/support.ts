@@ -3,7 +3,7 @@
  * "restart" over the same memory database.
  */
 import { MemoryStore } from '@cairn/store';
-import { expect } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { settle } from '../src/clock.js';
 import { createEngine, type Engine, type EngineOptions, type ManualClock } from '../src/index.js';
 
@@ -129,4 +129,13 @@ export async function crash(
 export async function tick(clock: ManualClock, ms: number): Promise<void> {
   await until(() => clock.pending > 0, 'a timer on the clock');
   await clock.advance(ms);
+}
+
+/** `open`, with the store closed when the current test ends. */
+export async function openForTest(
+  options: Omit<EngineOptions, 'store'> & { store?: MemoryStore },
+): Promise<{ engine: Engine; store: MemoryStore }> {
+  const opened = await open(options);
+  onTestFinished(() => opened.store.close());
+  return opened;
 }

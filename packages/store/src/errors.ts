@@ -98,3 +98,27 @@ export function withOsReason(
     ? { message, details: {} }
     : { message: `${message}: ${os.text} (${os.code})`, details: { os: os.code } };
 }
+
+const CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** Whether `code` is one of Cairn's error codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && CODES.has(code);
+}
+
+/**
+ * The code a stored error (a run's, a task's, an attempt's) is reported with: its own, which
+ * Cairn writes with every error; for an error stored without a Cairn code (written before every
+ * stored error had one), `fallback`: `RUN_FAILED` for a run, `taskFailureCode(kind)` for a task.
+ */
+export function reportedCode(
+  error: { readonly code?: string | undefined },
+  fallback: ErrorCode,
+): ErrorCode {
+  return isErrorCode(error.code) ? error.code : fallback;
+}
+
+/** The code a failed task of `kind` reports when its error was stored without one. */
+export function taskFailureCode(kind: string): ErrorCode {
+  return kind === 'child' ? 'CHILD_FAILED' : kind === 'wait' ? 'WAIT_TIMEOUT' : 'STEP_FAILED';
+}

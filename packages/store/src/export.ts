@@ -1,4 +1,4 @@
-import { CairnError } from './errors.js';
+import { CairnError, reportedCode, taskFailureCode } from './errors.js';
 import { toTagged } from './json-tags.js';
 import type { Run, Task } from './records.js';
 import { usageOfStep } from './usage.js';
@@ -145,9 +145,7 @@ function totalTokens(run: Run, task: Task): number | null {
 
 function stepRow(run: Run, task: Task): string {
   const error = task.error
-    ? task.error.code
-      ? `${task.error.code}: ${task.error.message}`
-      : task.error.message
+    ? `${reportedCode(task.error, taskFailureCode(task.kind))}: ${task.error.message}`
     : '';
   return [
     run.id,

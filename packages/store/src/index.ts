@@ -1,4 +1,12 @@
-export { CairnError, ERROR_CODES, isCairnError, osErrorOf } from './errors.js';
+export {
+  CairnError,
+  ERROR_CODES,
+  isCairnError,
+  osErrorOf,
+  isErrorCode,
+  reportedCode,
+  taskFailureCode,
+} from './errors.js';
 export type { CairnErrorOptions, ErrorCode } from './errors.js';
 export {
   AttemptSchema,

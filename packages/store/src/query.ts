@@ -1,4 +1,4 @@
-import { CairnError } from './errors.js';
+import { CairnError, reportedCode } from './errors.js';
 import type { SalvageReport } from './log-recovery.js';
 import { TERMINAL_STATUSES, type LogLine, type Run, type RunStatus, type Task } from './records.js';
 import { Store, checkId, typeError } from './store.js';
@@ -162,9 +162,7 @@ function ended(run: Run): string {
   const at = iso(run.endedAt ?? run.updatedAt);
   if (run.status === 'completed') return `it completed at ${at}; nothing is stuck`;
   if (run.status === 'cancelled') return `it was cancelled at ${at}`;
-  const error = run.error
-    ? `${run.error.code ? `${run.error.code}: ` : ''}${run.error.message}`
-    : '';
+  const error = run.error ? `${reportedCode(run.error, 'RUN_FAILED')}: ${run.error.message}` : '';
   return `it failed at ${at}${error ? `: ${error}` : ''}`;
 }
 

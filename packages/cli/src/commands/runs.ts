@@ -4,6 +4,7 @@ import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { formatAge, formatDuration, oneLine, paintStatus, plural } from '../format.js';
 import type { Output } from '../output.js';
 import { FILTER_HELP, FILTER_OPTIONS, runFilter } from '../filters.js';
+import type { ErrorCodes } from '../stored-errors.js';
 import { withStore } from '../store.js';
 
 const OPTIONS = {
@@ -45,7 +46,7 @@ ${COMMON_HELP}`,
       })),
     });
     if (out.json) return 0;
-    printRuns(out, page.items, ctx.now);
+    printRuns(out, page.items, ctx.now, await import('@cairn/store'));
     for (const c of page.corrupt)
       out.note(out.c.red(`unreadable record ${c.key}: ${c.error.message}`));
     if (page.items.length === 0) out.line(out.c.dim('No runs.'));
@@ -55,7 +56,12 @@ ${COMMON_HELP}`,
   },
 };
 
-export function printRuns(out: Output, items: readonly Run[], now: number): void {
+export function printRuns(
+  out: Output,
+  items: readonly Run[],
+  now: number,
+  codes: ErrorCodes,
+): void {
   if (items.length === 0) return;
   const { c } = out;
   out.table(
@@ -75,7 +81,7 @@ export function printRuns(out: Output, items: readonly Run[], now: number): void
       paintStatus(run.status, c),
       formatAge(run.createdAt, now),
       formatDuration(took(run, now)),
-      note(run, out),
+      note(run, out, codes),
     ]),
   );
 }
@@ -85,7 +91,7 @@ function took(run: Run, now: number): number | null {
   return (run.endedAt ?? now) - run.startedAt;
 }
 
-function note(run: Run, out: Output): string {
+function note(run: Run, out: Output, codes: ErrorCodes): string {
   const parts: string[] = [];
   if (run.status === 'paused') {
     parts.push(
@@ -95,7 +101,8 @@ function note(run: Run, out: Output): string {
     );
   }
   if (run.error && run.status !== 'cancelled') {
-    parts.push(out.c.red(`${run.error.code ?? 'ERROR'}: ${oneLine(run.error.message, 60)}`));
+    const code = codes.reportedCode(run.error, 'RUN_FAILED');
+    parts.push(out.c.red(`${code}: ${oneLine(run.error.message, 60)}`));
   }
   if (run.parentRunId !== null) parts.push(out.c.dim(`child of ${run.parentRunId}`));
   if (run.tags.length > 0) parts.push(out.c.dim(run.tags.map((t) => `#${t}`).join(' ')));

@@ -1,10 +1,11 @@
-import type { LogLine, Run, RunDetail, Task } from '@cairn/store';
+import type { ErrorInfo, LogLine, Run, RunDetail, Task } from '@cairn/store';
 import { intOption, parseCommand } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
 import { formatAge, formatDuration, formatTime, oneLine, paintStatus, snippet } from '../format.js';
 import type { Output } from '../output.js';
 import { describeSchema, schemaFields } from '../schema.js';
 import { withStore } from '../store.js';
+import { errorLabel, taskErrorCode, type ErrorCodes } from '../stored-errors.js';
 import { timeline } from '../timeline.js';
 
 const OPTIONS = {
@@ -42,18 +43,23 @@ ${COMMON_HELP}`,
     out.result(detail);
     if (out.json) return 0;
     const axis = width ?? Math.max(20, Math.min(60, (ctx.stdout.columns ?? 120) - 90));
-    printDetail(out, detail, ctx.now, axis, logLimit);
+    // Loaded already, by the store: what code a stored error reports (old ones have none).
+    const codes = await import('@cairn/store');
+    printDetail(out, detail, { now: ctx.now, width: axis, logLimit, codes });
     return 0;
   },
 };
 
-function printDetail(
-  out: Output,
-  d: RunDetail,
-  now: number,
-  width: number,
-  logLimit: number,
-): void {
+/** What the detail is drawn with: the time, the axis, the log lines, and the error codes. */
+interface DetailOptions {
+  readonly now: number;
+  readonly width: number;
+  readonly logLimit: number;
+  readonly codes: ErrorCodes;
+}
+
+function printDetail(out: Output, d: RunDetail, options: DetailOptions): void {
+  const { now, width, logLimit, codes } = options;
   const { c } = out;
   const { run } = d;
   out.line(
@@ -89,17 +95,17 @@ function printDetail(
   if (run.error && run.status !== 'cancelled') {
     fields.push([
       'error',
-      c.red(`${run.error.code ?? 'ERROR'}: ${oneLine(run.error.message, 100)}`),
+      c.red(`${codes.reportedCode(run.error, 'RUN_FAILED')}: ${oneLine(run.error.message, 100)}`),
     ]);
   }
   out.fields(fields, '  ');
 
   out.line();
   out.line(c.bold('Timeline'));
-  for (const line of timeline(run, d.tasks, { c, width, now })) out.line(line);
+  for (const line of timeline(run, d.tasks, { c, width, now, codes })) out.line(line);
 
   if (d.waiting.length > 0) printWaiting(out, run, d.waiting);
-  printErrors(out, d.tasks);
+  printErrors(out, d.tasks, codes);
   if (d.children.length > 0) {
     out.line();
     out.line(c.bold('Children'));
@@ -149,10 +155,12 @@ function printWaiting(out: Output, run: Run, waiting: readonly Task[]): void {
   }
 }
 
-function printErrors(out: Output, tasks: readonly Task[]): void {
+function printErrors(out: Output, tasks: readonly Task[], codes: ErrorCodes): void {
   const { c } = out;
   const lines: string[] = [];
   for (const task of tasks) {
+    const label = (error: ErrorInfo): string =>
+      errorLabel(error, taskErrorCode(codes, task.kind, error));
     task.attempts.forEach((a, i) => {
       if (!a.error) {
         if (a.endedAt === null && i < task.attempts.length - 1) {
@@ -163,12 +171,12 @@ function printErrors(out: Output, tasks: readonly Task[]): void {
         return;
       }
       lines.push(
-        `  ${task.taskId} ${c.dim(`attempt ${a.attempt}`)}  ${c.red(errorName(a.error))}: ${oneLine(a.error.message, 120)}`,
+        `  ${task.taskId} ${c.dim(`attempt ${a.attempt}`)}  ${c.red(label(a.error))}: ${oneLine(a.error.message, 120)}`,
       );
     });
     if (task.error && !task.attempts.some((a) => a.error?.message === task.error?.message)) {
       lines.push(
-        `  ${task.taskId}  ${c.red(errorName(task.error))}: ${oneLine(task.error.message, 120)}`,
+        `  ${task.taskId}  ${c.red(label(task.error))}: ${oneLine(task.error.message, 120)}`,
       );
     }
   }
@@ -198,8 +206,4 @@ function printLogs(out: Output, run: Run, logs: readonly LogLine[], total: numbe
       `  ${at} ${level.padEnd(5)} ${oneLine(log.message, 160)}${where}${log.data === undefined ? '' : c.dim(` ${snippet(log.data, 80)}`)}`,
     );
   }
-}
-
-function errorName(error: { code?: string | undefined; name?: string | undefined }): string {
-  return error.code ?? error.name ?? 'Error';
 }
