@@ -307,8 +307,15 @@ export class Ledger {
         const attempts = snapshot.journal.get(key) ?? [];
         const failFirst = FAIL_FIRST[task.taskId];
         if (failFirst !== undefined && task.status === 'completed') {
-          const failed = Array.from({ length: failFirst }, (_, i) => i + 1);
-          if (task.attempt <= failFirst || failed.some((a) => !attempts.includes(a))) {
+          // The attempt that completed it ran, after the ones that fail, and none ran after it.
+          // An earlier attempt may be missing from the journal: its start is recorded before the
+          // step function is called, and a kill in between (at `step.before-run`) leaves it
+          // recorded, not run.
+          if (
+            task.attempt <= failFirst ||
+            !attempts.includes(task.attempt) ||
+            attempts.some((a) => a > task.attempt)
+          ) {
             this.violation(
               when,
               `${key} completed at attempt ${task.attempt} (journal ${attempts.join(',')})`,
