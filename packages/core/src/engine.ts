@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   CairnError,
   LevelStore,
+  checkOptionNames,
   MAX_LIMIT,
   Store,
   TERMINAL_STATUSES,
@@ -38,9 +39,11 @@ import { TimerService, type TimerVerdict } from './timers.js';
 import { dispatchTimer, recoverAll, type EngineInternals } from './recovery.js';
 import { cancelRun, pauseRun, resumeRun, resumeTask } from './operations.js';
 import { checkId, notFound, typeError } from './engine-support.js';
+import { ENGINE_OPTIONS, START_OPTIONS } from './option-names.js';
 import type {
   EngineOptions,
   ListWaitingOptions,
+  ResumeOptions,
   ResumeTaskOptions,
   ResumeTaskResult,
   RunHandle,
@@ -91,6 +94,7 @@ export class Engine {
   private constructor(options: EngineOptions) {
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
+    checkOptionNames('options', options, ENGINE_OPTIONS);
     if (options.store !== undefined && !(options.store instanceof Store)) {
       throw typeError('options.store must be a Store');
     }
@@ -272,6 +276,7 @@ export class Engine {
     const def = this.#resolve(wf);
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
+    checkOptionNames('options', options, START_OPTIONS);
     if (options.id !== undefined) checkId('options.id', options.id);
     const namespace = options.namespace ?? this.#namespace;
     checkId('options.namespace', namespace);
@@ -449,7 +454,7 @@ export class Engine {
    * Resumes the whole run: ends an operator pause, and with `data` resumes every waiting
    * task, all or nothing: one payload for all, or an object keyed by task id.
    */
-  resume(runId: string, data?: unknown, options: ResumeTaskOptions = {}): Promise<Run> {
+  resume(runId: string, data?: unknown, options: ResumeOptions = {}): Promise<Run> {
     return resumeRun(this.#internals, runId, data, options);
   }
 

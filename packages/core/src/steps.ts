@@ -2,6 +2,7 @@
 import {
   CairnError,
   TRUSTED_CHECKPOINT,
+  checkOptionNames,
   faults,
   assertSerializable,
   usageOfStep,
@@ -20,6 +21,7 @@ import {
   type AttemptOutcome,
 } from './execution-support.js';
 import { newTask } from './new-records.js';
+import { STEP_OPTIONS } from './option-names.js';
 import type { RunExecution } from './execution.js';
 
 export async function runStep<T>(
@@ -32,6 +34,7 @@ export async function runStep<T>(
   if (typeof fn !== 'function') throw typeError('step function must be a function');
   if (typeof options !== 'object' || options === null)
     throw typeError('step options must be an object');
+  checkOptionNames('step options', options, STEP_OPTIONS);
   const policy = retryPolicy(options.retry, exec.host.retry);
   const timeout = options.timeout === undefined ? undefined : toMs(options.timeout, 'timeout');
   if (

@@ -1,5 +1,5 @@
 /** Waits for input: recording the wait, early input (the inbox), validating and resuming with payloads. */
-import { CairnError, faults, assertSerializable, type Task } from '@cairn/store';
+import { CairnError, checkOptionNames, faults, assertSerializable, type Task } from '@cairn/store';
 import { z } from 'zod';
 import type { WaitOptions } from './context.js';
 import { toMs } from './duration.js';
@@ -14,6 +14,7 @@ import {
   type PendingWait,
 } from './execution-support.js';
 import { newTask } from './new-records.js';
+import { WAIT_OPTIONS } from './option-names.js';
 import { fireSoon } from './sleeps.js';
 import type { RunExecution } from './execution.js';
 
@@ -25,6 +26,7 @@ export async function waitForInput<S extends z.ZodType>(
   checkName('wait', name);
   if (typeof options !== 'object' || options === null)
     throw typeError('wait options must be an object');
+  checkOptionNames('wait options', options, WAIT_OPTIONS);
   const schema = options.schema;
   if (typeof schema !== 'object' || schema === null || typeof schema.safeParse !== 'function') {
     throw typeError('wait options.schema must be a zod schema');

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { workflow, type CairnError } from '../src/index.js';
 import { Harness, deferred, until, type Deferred } from './hitl-support.js';
+import { rejectsWithCode } from './support.js';
 
 const Ok = z.object({ ok: z.boolean() });
 
@@ -188,7 +189,11 @@ describe('input sent before the wait is reached (inbox)', () => {
     h = await Harness.create([chain]);
     const runId = await pausedRun(chain);
 
-    expect((await h.engine.resumeTask(runId, 'second', { n: 7 })).status).toBe('kept');
+    // The run waits on "first": input for "second" is kept only when asked for.
+    await rejectsWithCode(h.engine.resumeTask(runId, 'second', { n: 7 }), 'NOT_WAITING');
+    expect((await h.engine.resumeTask(runId, 'second', { n: 7 }, { keep: true })).status).toBe(
+      'kept',
+    );
     await h.restart();
     await h.engine.resumeTask(runId, 'first', { ok: true });
     // The run now sleeps (in memory); restart during the sleep.

@@ -1,4 +1,5 @@
 export { CairnError, ERROR_CODES, isCairnError } from './errors.js';
+export { checkOptionNames, closest, optionNames } from './options.js';
 export type { CairnErrorOptions, ErrorCode } from './errors.js';
 export {
   AttemptSchema,

@@ -1,5 +1,6 @@
 import { CairnError } from './errors.js';
 import { TERMINAL_STATUSES, type LogLine, type Run, type RunStatus, type Task } from './records.js';
+import { checkOptionNames, optionNames } from './options.js';
 import { Store, checkId, typeError } from './store.js';
 
 /**
@@ -57,7 +58,7 @@ export async function runDetail(
   runId: string,
   options: RunDetailOptions = {},
 ): Promise<RunDetail> {
-  checkQuery(store, runId, options);
+  checkQuery(store, runId, options, RUN_DETAIL_OPTIONS);
   if (options.logLimit !== undefined) checkWhole('options.logLimit', options.logLimit, 1);
   const run = await store.getRun(runId);
   if (!run) throw notFound(runId);
@@ -172,7 +173,7 @@ export async function diagnose(
   runId: string,
   options: DiagnoseOptions = {},
 ): Promise<Diagnosis> {
-  checkQuery(store, runId, options);
+  checkQuery(store, runId, options, DIAGNOSE_OPTIONS);
   const versions: unknown = options.registeredVersions;
   if (
     versions !== undefined &&
@@ -316,10 +317,23 @@ export async function diagnose(
   };
 }
 
-function checkQuery(store: unknown, runId: unknown, options: unknown): void {
+const RUN_DETAIL_OPTIONS = optionNames<RunDetailOptions>()({ logLimit: true });
+const DIAGNOSE_OPTIONS = optionNames<DiagnoseOptions>()({
+  registeredVersions: true,
+  maxRecoveries: true,
+  now: true,
+});
+
+function checkQuery(
+  store: unknown,
+  runId: unknown,
+  options: unknown,
+  known: ReadonlySet<string>,
+): void {
   if (!(store instanceof Store)) throw typeError('store must be a Store');
   checkId('runId', runId);
   if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
+  checkOptionNames('options', options, known);
 }
 
 function checkWhole(name: string, value: unknown, min: number): void {
