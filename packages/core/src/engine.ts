@@ -39,8 +39,10 @@ import { TimerService, type TimerVerdict } from './timers.js';
 import { dispatchTimer, recoverAll, type EngineInternals } from './recovery.js';
 import { cancelRun, pauseRun, resumeRun, resumeTask } from './operations.js';
 import { checkId, notFound, typeError } from './engine-support.js';
-import { ENGINE_OPTIONS, START_OPTIONS } from './option-names.js';
+import { CLOSE_OPTIONS, ENGINE_OPTIONS, START_OPTIONS } from './option-names.js';
+import { toMs } from './duration.js';
 import type {
+  CloseOptions,
   EngineOptions,
   ListWaitingOptions,
   ResumeOptions,
@@ -253,6 +255,7 @@ export class Engine {
   }
 
   on<K extends EngineEventName>(name: K, listener: Listener<K>): () => void {
+    this.#assertOpen();
     return this.#events.on(name, listener);
   }
 
@@ -361,6 +364,7 @@ export class Engine {
 
   /** A handle on an existing run (it is not checked until used). */
   handle<O = unknown>(runId: string): RunHandle<O> {
+    this.#assertOpen();
     checkId('runId', runId);
     return {
       id: runId,
@@ -379,6 +383,7 @@ export class Engine {
 
   /** The run's record; `NOT_FOUND` if there is none. */
   async get(runId: string): Promise<Run> {
+    this.#assertOpen();
     checkId('runId', runId);
     const run = await this.#store.getRun(runId);
     if (!run) throw notFound(runId);
@@ -393,11 +398,13 @@ export class Engine {
 
   /** Runs newest first, from the store's indexes (filters: status, workflow, namespace, time, tags). */
   async listRuns(query: ListRunsQuery = {}): Promise<Page<Run>> {
+    this.#assertOpen();
     return this.#store.listRuns(query);
   }
 
   /** Everything about one run: tasks, parallel groups, children, waits, logs. `NOT_FOUND` if none. */
   async runDetail(runId: string): Promise<RunDetail> {
+    this.#assertOpen();
     checkId('runId', runId);
     return runDetail(this.#store, runId);
   }
@@ -421,11 +428,13 @@ export class Engine {
 
   /** Usage totals of completed steps (see `Store.usage`). */
   async usage(query: UsageQuery): Promise<UsageRow[]> {
+    this.#assertOpen();
     return this.#store.usage(query);
   }
 
   /** The approvals inbox: tasks waiting for input across runs, oldest run first. */
   async listWaiting(options: ListWaitingOptions = {}): Promise<Page<WaitingTask>> {
+    this.#assertOpen();
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
     if (typeof options.limit === 'number' && options.limit > MAX_LIMIT) {
@@ -576,6 +585,7 @@ export class Engine {
   }
 
   async #waitForRun(runId: string): Promise<Run> {
+    this.#assertOpen();
     return new Promise<Run>((resolve, reject) => {
       let set = this.#watchers.get(runId);
       if (!set) this.#watchers.set(runId, (set = new Set()));
@@ -685,23 +695,69 @@ export class Engine {
   // --- closing -------------------------------------------------------------------------------
 
   /**
-   * Stops gracefully: nothing new starts, steps in flight finish and are checkpointed, then
-   * the store is closed (if the engine opened it). Runs not finished are recovered by the
-   * next engine.
+   * Stops: nothing new starts, steps in flight get `options.timeout` (default 5 s) to finish
+   * and be checkpointed; past it their signals are aborted and nothing more is written for
+   * them. Then the store is closed (if the engine opened it). Runs not finished are recovered
+   * by the next engine. Every later call is `ENGINE_CLOSED`.
    */
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing;
-    this.#closing = (async () => {
-      this.#timers.stop();
-      this.#queue.clear();
-      for (const q of this.#workflowQueues.values()) q.clear();
-      if (this.#executing > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
-      // Let the checkpoints of the steps that just finished be issued.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      this.#active.clear();
-      for (const id of [...this.#parked.keys()]) this.#forget(id);
-      if (this.#ownsStore) await this.#store.close();
-    })();
+    const timeout = closeTimeout(options);
+    this.#closing = this.#close(timeout);
     return this.#closing;
   }
+
+  async #close(timeout: number): Promise<void> {
+    this.#timers.stop();
+    this.#queue.clear();
+    for (const q of this.#workflowQueues.values()) q.clear();
+    if (this.#executing > 0 && !(await this.#drained(timeout))) {
+      this.#stopRuns(
+        'The engine closed before the step ended; it runs again when an engine recovers the run',
+      );
+      // Their attempts end at once (nothing is written for them).
+      if (this.#executing > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+    // Let the checkpoints of the steps that just finished be issued.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Nothing more is written here for the runs still in memory (retry delays end, held
+    // calls stay held): the next engine carries them on.
+    this.#stopRuns('The engine closed; an engine that recovers the run carries it on');
+    this.#active.clear();
+    for (const id of [...this.#parked.keys()]) this.#forget(id);
+    for (const runId of [...this.#pauseWatchers.keys()]) this.#notifyPaused(runId);
+    const closed = new CairnError('ENGINE_CLOSED', 'The engine closed before the run ended');
+    for (const watchers of this.#watchers.values()) for (const w of watchers) w.reject(closed);
+    this.#watchers.clear();
+    if (this.#ownsStore) await this.#store.close();
+  }
+
+  /** Resolves true once no step is in flight, or false after `timeout` ms. */
+  #drained(timeout: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let timer: unknown;
+      this.#idle.push(() => {
+        if (timer !== undefined) this.#clock.clearTimeout(timer);
+        resolve(true);
+      });
+      if (timeout !== Infinity) timer = this.#clock.setTimeout(() => resolve(false), timeout);
+    });
+  }
+
+  /** Every run executing here stops: its steps' signals are aborted, nothing more is written. */
+  #stopRuns(message: string): void {
+    const reason = new CairnError('ENGINE_CLOSED', message);
+    for (const exec of this.#active.values()) exec.stop(reason);
+  }
+}
+
+/** The default of `close({ timeout })`: within the shortest common stop grace period (10 s). */
+const CLOSE_TIMEOUT_MS = 5_000;
+
+function closeTimeout(options: CloseOptions): number {
+  if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
+  checkOptionNames('options', options, CLOSE_OPTIONS);
+  if (options.timeout === undefined) return CLOSE_TIMEOUT_MS;
+  if (options.timeout === Infinity) return Infinity;
+  return toMs(options.timeout, 'options.timeout');
 }

@@ -436,6 +436,17 @@ export class RunExecution {
     this.scheduleCheck();
   }
 
+  /**
+   * The engine closes: nothing more of the run is written in this process. Steps in flight see
+   * their signal aborted with `reason` (their outcome is not checkpointed); the next engine
+   * recovers the run from its checkpoints.
+   */
+  stop(reason: CairnError): void {
+    if (this.state !== 'active') return;
+    this.state = 'evicted';
+    this.abort.abort(reason);
+  }
+
   /** A parked execution leaves memory: it will never be continued in this process. */
   unload(): void {
     this.state = 'evicted';

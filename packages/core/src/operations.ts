@@ -257,7 +257,11 @@ export async function pauseRun(engine: EngineInternals, runId: string): Promise<
       return null;
     },
   );
-  if (inMemory) await inMemory.paused;
+  if (inMemory) {
+    await inMemory.paused;
+    // The engine closed meanwhile: the pause may not have been written.
+    engine.assertOpen();
+  }
   const run = await engine.store.getRun(runId);
   if (!run) throw notFound(runId);
   return run;
