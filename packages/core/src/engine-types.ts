@@ -1,5 +1,5 @@
 /** The engine's public option and result types. */
-import type { Run, RunStatus } from '@cairn/store';
+import type { RefusedInput, Run, RunStatus } from '@cairn/store';
 import type { Store } from '@cairn/store';
 import type { Clock } from './clock.js';
 import type { Duration } from './duration.js';
@@ -117,4 +117,6 @@ export interface WaitingTask {
   readonly description: string | null;
   readonly waitingSince: number;
   readonly timeoutAt: number | null;
+  /** Input sent before the run reached the wait, that its schema refused (the wait waits on). */
+  readonly refusedInput: RefusedInput | null;
 }

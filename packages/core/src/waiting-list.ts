@@ -1,5 +1,13 @@
 /** The approvals inbox, read from a store: the engine's `listWaiting` and the CLI's `waiting`. */
-import { CairnError, MAX_LIMIT, Store, checkOptionNames, type Page, type Run } from '@cairn/store';
+import {
+  CairnError,
+  MAX_LIMIT,
+  Store,
+  checkOptionNames,
+  refusedInputOf,
+  type Page,
+  type Run,
+} from '@cairn/store';
 import { checkId, typeError } from './engine-support.js';
 import type { WaitingTask } from './engine-types.js';
 import { LIST_WAITING_OPTIONS } from './option-names.js';
@@ -66,6 +74,7 @@ export async function listWaitingTasks(
         description: typeof task.meta.description === 'string' ? task.meta.description : null,
         waitingSince: task.startedAt,
         timeoutAt: task.timeoutAt ?? null,
+        refusedInput: refusedInputOf(task),
       });
     }
     cursor = page.cursor;

@@ -96,6 +96,33 @@ describe('input kept for a wait not reached yet', () => {
     await engine.close();
   });
 
+  it('records input its schema refuses on the wait when it was being written as the input was kept', async () => {
+    const store = new SlowStore();
+    const { engine } = await open({ store, workflows: [approval] });
+    const refused: unknown[] = [];
+    engine.on('task:input-refused', (e) => refused.push(e.issues));
+    const inboxWritten = deferred();
+    const waitWritten = deferred();
+    store.inboxGate = inboxWritten.promise;
+    store.waitGate = waitWritten.promise;
+    await engine.start(approval, {}, { id: 'r4' });
+    const kept = engine.resumeTask('r4', 'approve', { ok: 'yes' });
+    await store.waitWriting.promise;
+    inboxWritten.resolve();
+    expect((await kept).status).toBe('kept');
+    waitWritten.resolve();
+    await until(async () => (await engine.get('r4')).status === 'paused', 'the pause');
+    await until(() => refused.length === 1, 'the refusal');
+    expect(await store.getTask('r4', 'approve')).toMatchObject({
+      status: 'waiting',
+      meta: { refusedInput: { data: { ok: 'yes' } } },
+    });
+    expect(await store.listInbox('r4')).toEqual([]);
+    await engine.resumeTask('r4', 'approve', { ok: true });
+    expect(await engine.handle('r4').result()).toEqual({ ok: true });
+    await engine.close();
+  });
+
   it('is delivered after a crash that came before the wait took it', async () => {
     const options = { workflows: [approval] };
     const { engine, store } = await open(options);

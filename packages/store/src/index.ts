@@ -80,10 +80,11 @@ export type {
   RunBundle,
 } from './import.js';
 export { fromTagged, toTagged } from './json-tags.js';
-export { diagnose, runDetail } from './query.js';
+export { diagnose, refusedInputOf, runDetail } from './query.js';
 export type {
   DiagnoseOptions,
   Diagnosis,
+  RefusedInput,
   RunDetail,
   RunningTask,
   TaskGroup,

@@ -88,6 +88,40 @@ export async function runDetail(
   };
 }
 
+/**
+ * Input sent for a wait before the run reached it, that the wait's schema refused when it got
+ * there: kept on the wait's record (`meta.refusedInput`) while the wait waits on.
+ */
+export interface RefusedInput {
+  /** When the wait refused it (epoch ms). */
+  readonly at: number;
+  /** The schema's issues (zod issues: `path`, `message`, `code`, ...), at most 20. */
+  readonly issues: readonly unknown[];
+  /** The input; absent when it and the wait did not fit in one record. */
+  readonly data?: unknown;
+}
+
+/** The early input a wait refused, read from its record; null if there is none. */
+export function refusedInputOf(task: Task): RefusedInput | null {
+  const value = task.meta.refusedInput;
+  if (typeof value !== 'object' || value === null) return null;
+  const { at, issues } = value as { at?: unknown; issues?: unknown };
+  if (typeof at !== 'number' || !Array.isArray(issues)) return null;
+  return value as RefusedInput;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** One line about refused input: its first issue, and how many more there are. */
+function refusedSentence(taskId: string, refused: RefusedInput): string {
+  const [first] = refused.issues as { path?: unknown; message?: unknown }[];
+  const where =
+    Array.isArray(first?.path) && first.path.length > 0 ? `${first.path.join('.')}: ` : '';
+  const what = typeof first?.message === 'string' ? `${where}${first.message}` : 'refused';
+  const more = refused.issues.length > 1 ? `, and ${refused.issues.length - 1} more` : '';
+  return `input sent early for "${taskId}" was refused by its schema at ${iso(refused.at)} (${what}${more}); it waits for valid input`;
+}
+
 export interface WaitingInfo {
   readonly taskId: string;
   readonly since: number;
@@ -95,6 +129,8 @@ export interface WaitingInfo {
   readonly description: string | null;
   /** JSON schema of the expected input. */
   readonly schema: unknown;
+  /** Input sent before the run reached the wait, that its schema refused. */
+  readonly refusedInput: RefusedInput | null;
 }
 
 export interface TimerInfo {
@@ -141,8 +177,6 @@ export interface Diagnosis {
   /** Plain sentences, most important first. */
   readonly findings: string[];
 }
-
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 function lastWrite(run: Run, tasks: readonly Task[]): number {
   let last = run.updatedAt;
@@ -202,6 +236,7 @@ export async function diagnose(
       timeoutAt: t.timeoutAt ?? null,
       description: typeof t.meta.description === 'string' ? t.meta.description : null,
       schema: t.schema,
+      refusedInput: refusedInputOf(t),
     }));
   const timers: TimerInfo[] = [];
   for (const t of tasks) {
@@ -254,6 +289,7 @@ export async function diagnose(
             : `; it times out at ${iso(w.timeoutAt)}`;
       }
       say(sentence);
+      if (w.refusedInput !== null) say(refusedSentence(w.taskId, w.refusedInput));
     }
     for (const t of timers.filter((x) => x.kind === 'sleep')) {
       say(
