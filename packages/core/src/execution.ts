@@ -98,6 +98,10 @@ export class RunExecution {
   /** Resolved when the function has gone as far as it can without new input. */
   quietWaiters: (() => void)[] = [];
   state: State = 'active';
+  /** The step whose function is being called (its synchronous part), if any. */
+  stepRunning: string | null = null;
+  /** A `ctx` call refused because a step's function made it (see context-impl.ts). */
+  nestedCall: CairnError | null = null;
   #abort: AbortController | null = null;
   /** Ends the current turn's parallel group (one function for the run, not one per call). */
   readonly #endGroup = (): void => {

@@ -80,7 +80,9 @@ export function shouldRetry(policy: RetryPolicy, attempt: number, error: Error):
   if (error instanceof TerminalError) return false;
   if (
     error instanceof CairnError &&
-    (error.code === 'CANCELLED' || error.code === 'NOT_SERIALIZABLE')
+    (error.code === 'CANCELLED' ||
+      error.code === 'NOT_SERIALIZABLE' ||
+      error.code === 'NESTED_STEP')
   )
     return false;
   if (policy.retryable) {

@@ -299,7 +299,13 @@ export async function runAttempt<T>(
     let result: T | PromiseLike<T>;
     try {
       faults.hit('step.before-run', task);
-      result = fn(stepContext);
+      exec.stepRunning = task.taskId;
+      try {
+        result = fn(stepContext);
+      } finally {
+        exec.stepRunning = null;
+      }
+      if (exec.nestedCall !== null) refuseNested(exec, result);
     } catch (error) {
       markStarted(exec, task);
       throw error;
@@ -345,6 +351,14 @@ export async function runAttempt<T>(
     if (timer !== undefined) clock.clearTimeout(timer);
     if (onRunAbort !== null) exec.abort.signal.removeEventListener('abort', onRunAbort);
   }
+}
+
+/** A step function called `ctx`: its attempt fails with that `NESTED_STEP`, caught or not. */
+function refuseNested(exec: RunExecution, result: unknown): never {
+  const error = exec.nestedCall!;
+  exec.nestedCall = null;
+  if (isThenable(result)) result.then(undefined, () => undefined);
+  throw error;
 }
 
 export function retryDelay(exec: RunExecution, ms: number): Promise<void> {
