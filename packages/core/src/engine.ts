@@ -371,6 +371,7 @@ export class Engine {
       status: async () => (await this.get(runId)).status,
       run: () => this.get(runId),
       result: async () => {
+        this.#assertOpen();
         const run = await this.#waitForRun(runId);
         if (run.status === 'completed') return run.output as O;
         if (run.status === 'cancelled') {
@@ -585,7 +586,6 @@ export class Engine {
   }
 
   async #waitForRun(runId: string): Promise<Run> {
-    this.#assertOpen();
     return new Promise<Run>((resolve, reject) => {
       let set = this.#watchers.get(runId);
       if (!set) this.#watchers.set(runId, (set = new Set()));
@@ -634,7 +634,10 @@ export class Engine {
       },
       armTimer: (at) => this.#timers.notify(at),
       registered: (def) => this.#lookup(def.name, def.version) === def,
-      launch: (run, def) => void this.#launch(run, def, [], true),
+      // A child created while the engine closes is left to the next engine, which recovers it.
+      launch: (run, def) => {
+        if (this.#closing === null) this.#launch(run, def, [], true);
+      },
       waitForRun: (runId) => this.#waitForRun(runId),
       cancelRun: (runId) => this.#cancel(runId),
       requestEvict: (exec) => {

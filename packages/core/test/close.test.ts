@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { MemoryStore, STORE_DIR_ENV, type Task } from '@cairn/store';
+import {
+  MemoryStore,
+  STORE_DIR_ENV,
+  TRUSTED_CHECKPOINT,
+  type Checkpoint,
+  type Task,
+} from '@cairn/store';
 import {
   CairnError,
   ManualClock,
@@ -162,6 +168,55 @@ describe('close({ timeout })', () => {
     await close.promise;
     await result;
     await store.close();
+  });
+});
+
+/** A memory store whose write of a child run waits for `gate`, and says when it began. */
+class SlowChildStore extends MemoryStore {
+  readonly writing = deferred();
+  readonly gate = deferred();
+
+  override async [TRUSTED_CHECKPOINT](
+    checkpoint: Checkpoint,
+    durable: boolean,
+    created?: boolean,
+  ): Promise<void> {
+    if (checkpoint.runs?.some((run) => run.parentRunId !== null)) {
+      this.writing.resolve();
+      await this.gate.promise;
+    }
+    return super[TRUSTED_CHECKPOINT](checkpoint, durable, created);
+  }
+}
+
+describe('close() while a run starts a child', () => {
+  it('fails neither: the next engine carries both on', async () => {
+    const kid = workflow('kid', { input, run: async () => 'kid' });
+    const parent = workflow('parent', {
+      input,
+      run: async (ctx) => ctx.child('kid', kid, {}),
+    });
+    const gate = deferred<string>();
+    const { wf, attempts } = hanging(() => gate.promise);
+    const clock = new ManualClock();
+    const store = new SlowChildStore();
+    const options = { workflows: [wf, kid, parent], clock };
+    const { engine } = await open({ ...options, store });
+    await engine.start(wf, {});
+    await until(() => attempts.length === 1, 'the step to start');
+    const p = await engine.start(parent, {});
+    await store.writing.promise;
+    // The step keeps close() waiting while the child's creation is written.
+    const close = closing(engine, { timeout: '1m' });
+    store.gate.resolve();
+    await settle();
+    gate.resolve('done');
+    await close.promise;
+    expect((await store.getRun(p.id))?.status).toBe('running');
+    await store.close();
+    const next = await reopen(store, options);
+    expect(await next.engine.handle(p.id).result()).toBe('kid');
+    await next.engine.close();
   });
 });
 
