@@ -1,7 +1,9 @@
 /** `cairn stats`, `doctor`, `export`, `import` and `prune` against a real store. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createEngine, LevelStore, workflow } from '@cairn/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { populate, type Populated } from './fixture/populate.js';
 import {
   cairn,
@@ -32,6 +34,29 @@ afterAll(() => {
   dir.remove();
   files.remove();
 });
+
+/** A store at `path` with a run paused at "approve", whose early input its schema refused. */
+async function refusedEarly(path: string): Promise<string> {
+  let release!: () => void;
+  const prepared = new Promise<void>((resolve) => (release = resolve));
+  const wf = workflow('refusing', {
+    input: z.object({}),
+    async run(ctx) {
+      await ctx.step('prepare', () => prepared);
+      return ctx.waitForInput('approve', { schema: z.object({ ok: z.boolean() }) });
+    },
+  });
+  const level = new LevelStore({ path, durability: 'process' });
+  const engine = await createEngine({ store: level, workflows: [wf] });
+  const handle = await engine.start(wf, {});
+  await engine.resumeTask(handle.id, 'approve', { ok: 'yes' });
+  release();
+  const refused = new Promise((resolve) => engine.on('task:input-refused', resolve));
+  await refused;
+  await engine.close();
+  await level.close();
+  return handle.id;
+}
 
 const runIds = async (args: string[]): Promise<string[]> =>
   (await cairn(['runs', ...args, '--json', '--limit', '1000']))
@@ -86,6 +111,26 @@ describe('cairn doctor', () => {
     expect(findings.join('\n')).toMatch(/version 1 is not registered/);
     expect(findings.join('\n')).toMatch(/an operator paused it/);
     expect(findings.join('\n')).toMatch(/sleeps in "cooldown"/);
+  });
+
+  it('shows input sent early that the wait refused, with its issues', async () => {
+    const own = tempDir();
+    try {
+      const runId = await refusedEarly(own.path);
+      const r = await cairn(['doctor', runId, '--store', own.path]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/• input sent early for "approve" was refused by its schema/);
+      expect(r.stdout).toMatch(/refused early input \{"ok":"yes"\}/);
+      expect(r.stdout).toMatch(/^ {4}ok: /m);
+      const json = (
+        await cairn(['doctor', runId, '--store', own.path, '--json'])
+      ).json<Diagnosis>();
+      expect(json.waiting[0]?.refusedInput).toMatchObject({ data: { ok: 'yes' } });
+      const waiting = await cairn(['waiting', '--store', own.path]);
+      expect(waiting.stdout).toContain('refused early input (cairn doctor)');
+    } finally {
+      own.remove();
+    }
   });
 
   it('an unknown run is exit 3', async () => {

@@ -99,6 +99,27 @@ describe('cairn resume', () => {
     expect(unknown.errLines).toHaveLength(1);
   });
 
+  it('a misspelt task of a run paused on input is exit 1 (NOT_WAITING), unless --keep', async () => {
+    const before = await snapshot(dir.path);
+    const args = ['resume', ids.approval2, ...store, '--task', 'manager-aproval', '--data', '{}'];
+    const typo = await cairn(args);
+    expect(typo.code).toBe(1);
+    expect(typo.errLines).toContain('Did you mean --task manager-approval?');
+    const json = await cairn([...args, '--json']);
+    expect(json.code).toBe(1);
+    expect(json.json<ErrorOutput>().error).toMatchObject({
+      code: 'NOT_WAITING',
+      details: { waiting: ['manager-approval'], suggestion: 'manager-approval' },
+    });
+    expect(await snapshot(dir.path)).toEqual(before);
+
+    const kept = await cairn([...args, '--keep', '--json']);
+    expect(kept.code).toBe(0);
+    expect(kept.json<ResumeOutput>()).toMatchObject({ status: 'kept' });
+    const misplaced = await cairn(['resume', ids.approval2, ...store, '--keep', '--data', '{}']);
+    expect(misplaced.code).toBe(2);
+  });
+
   it('checkpoints valid data, and the next engine completes the run', async () => {
     const r = await cairn([
       'resume',

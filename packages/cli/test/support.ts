@@ -40,6 +40,7 @@ export interface ExportOutput {
   readonly stepsCsv?: ExportResult & { out: string };
 }
 export interface ResumeOutput {
+  readonly status: 'resumed' | 'kept';
   readonly resumed: string[];
   readonly run: Run;
 }

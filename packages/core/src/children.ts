@@ -1,9 +1,10 @@
 /** Child runs: created in the same checkpoint as the parent's task, awaited, their outcome recorded. */
-import { CairnError, assertSerializable, uuidv7, type Run } from '@cairn/store';
+import { CairnError, assertSerializable, checkOptionNames, uuidv7, type Run } from '@cairn/store';
 import type { ChildOptions } from './context.js';
 import type { Workflow } from './workflow.js';
 import { FINAL_TASK, typeError, checkName, elapsed } from './execution-support.js';
 import { newRun, newTask } from './new-records.js';
+import { CHILD_OPTIONS } from './option-names.js';
 import type { RunExecution } from './execution.js';
 
 export async function runChild<I, O>(
@@ -26,6 +27,7 @@ export async function runChild<I, O>(
   }
   if (typeof options !== 'object' || options === null)
     throw typeError('child options must be an object');
+  checkOptionNames('child options', options, CHILD_OPTIONS);
   if (options.tags !== undefined) {
     const tags: unknown = options.tags;
     if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string'))

@@ -1,5 +1,5 @@
 /** The `WorkflowContext` a workflow function receives, and the recorded values and logs behind it. */
-import { TRUSTED_CHECKPOINT, faults, uuidv7, type LogLevel } from '@cairn/store';
+import { CairnError, TRUSTED_CHECKPOINT, faults, uuidv7, type LogLevel } from '@cairn/store';
 import type { WorkflowContext } from './context.js';
 import { typeError } from './execution-support.js';
 import { newTask } from './new-records.js';
@@ -26,10 +26,22 @@ export function makeContext(exec: RunExecution): WorkflowContext {
     get signal() {
       return exec.abort.signal;
     },
-    step: (id, fn, options) => runStep(exec, id, fn, options),
-    waitForInput: (id, options) => waitForInput(exec, id, options),
-    sleep: (id, duration) => sleepTask(exec, id, duration),
-    child: (id, wf, input, options) => runChild(exec, id, wf, input, options),
+    step: (id, fn, options) => {
+      if (exec.stepRunning !== null) throw nested(exec, `step "${String(id)}"`);
+      return runStep(exec, id, fn, options);
+    },
+    waitForInput: (id, options) => {
+      if (exec.stepRunning !== null) throw nested(exec, `waitForInput "${String(id)}"`);
+      return waitForInput(exec, id, options);
+    },
+    sleep: (id, duration) => {
+      if (exec.stepRunning !== null) throw nested(exec, `sleep "${String(id)}"`);
+      return sleepTask(exec, id, duration);
+    },
+    child: (id, wf, input, options) => {
+      if (exec.stepRunning !== null) throw nested(exec, `child "${String(id)}"`);
+      return runChild(exec, id, wf, input, options);
+    },
     now: () => recordValue(exec, 'now', () => exec.host.clock.now()),
     random: () => recordValue(exec, 'random', () => Math.random()),
     uuid: () => recordValue(exec, 'uuid', () => uuidv7(exec.host.clock.now())),
@@ -37,11 +49,28 @@ export function makeContext(exec: RunExecution): WorkflowContext {
   };
 }
 
+/**
+ * A `ctx` call made by a step's function while it runs (its synchronous part): refused, since
+ * a replay returns the step's recorded result without calling its function, so a task it
+ * started would never be asked for again. The step's attempt fails with the same error.
+ */
+function nested(exec: RunExecution, call: string): CairnError {
+  const step = exec.stepRunning!;
+  const error = new CairnError(
+    'NESTED_STEP',
+    `The function of step "${step}" called ctx.${call}: steps, waits, sleeps, children and recorded values are called from the workflow function only. Call the inner function directly, or group steps with ctx.child`,
+    { details: { runId: exec.run.id, taskId: step, call } },
+  );
+  exec.nestedCall ??= error;
+  return error;
+}
+
 export function recordValue<T>(
   exec: RunExecution,
   kind: 'now' | 'random' | 'uuid',
   make: () => T,
 ): T {
+  if (exec.stepRunning !== null) throw nested(exec, `${kind}()`);
   const { taskId, seq, hist, group } = exec.claim(`$${kind}`, 'step');
   if (hist && hist.status === 'completed') return hist.output as T;
   const value = make();

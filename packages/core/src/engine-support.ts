@@ -1,5 +1,5 @@
 /** Argument checks and small rules shared by the engine's parts. */
-import { CairnError, IdSchema, type Run, type Task } from '@cairn/store';
+import { CairnError, IdSchema, closest, type Run, type Task } from '@cairn/store';
 
 export function typeError(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: 'INVALID_ARGUMENT' });
@@ -33,4 +33,52 @@ export function runHasEnded(run: Pick<Run, 'id' | 'status'>, why: string): Cairn
   return new CairnError('INVALID_TRANSITION', `Run ${run.id} is ${run.status}${why}`, {
     details: { runId: run.id, status: run.status },
   });
+}
+
+/**
+ * Input for a task the run does not have: kept for a wait the run has not reached yet, except
+ * on a run paused waiting for input on other tasks, where a misspelt task id would wait forever:
+ * that is refused (`NOT_WAITING`, naming the waiting tasks and the closest one) unless the caller
+ * asked to `keep` it. Returns the refusal, or null when the input is to be kept.
+ */
+export function refuseUnknownTask(
+  run: Pick<Run, 'id' | 'status'>,
+  taskId: string,
+  waiting: readonly string[],
+  keep: boolean,
+): CairnError | null {
+  if (keep || run.status !== 'paused' || waiting.length === 0) return null;
+  const suggestion = closest(taskId, waiting);
+  const list = waiting.map((id) => `"${id}"`).join(', ');
+  return new CairnError(
+    'NOT_WAITING',
+    `Run ${run.id} has no task "${taskId}": it waits for input on ${list}${suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`}. To keep the input for a wait the run reaches later, pass keep: true.`,
+    {
+      details: {
+        runId: run.id,
+        taskId,
+        waiting: [...waiting],
+        ...(suggestion === undefined ? {} : { suggestion }),
+      },
+    },
+  );
+}
+
+/** The ids of the waits among `tasks` that are waiting, in the order of `tasks`. */
+export function waitingIds(tasks: readonly Task[]): string[] {
+  return tasks.filter((t) => t.kind === 'wait' && t.status === 'waiting').map((t) => t.taskId);
+}
+
+/** Checks the `by` of resume options; returns it, or null. */
+export function checkBy(options: { readonly by?: unknown }): string | null {
+  if (options.by !== undefined && typeof options.by !== 'string')
+    throw typeError('options.by must be a string');
+  return options.by ?? null;
+}
+
+/** Checks the `keep` of resume options. */
+export function checkKeep(options: { readonly keep?: unknown }): boolean {
+  if (options.keep !== undefined && typeof options.keep !== 'boolean')
+    throw typeError('options.keep must be a boolean');
+  return options.keep ?? false;
 }

@@ -1,7 +1,8 @@
 /** The engine's public option and result types. */
-import type { Run, RunStatus } from '@cairn/store';
+import type { RefusedInput, Run, RunStatus } from '@cairn/store';
 import type { Store } from '@cairn/store';
 import type { Clock } from './clock.js';
+import type { Duration } from './duration.js';
 import type { RetryOptions } from './context.js';
 import type { EngineEventName, Listener } from './events.js';
 import type { AnyWorkflow } from './workflow.js';
@@ -64,9 +65,29 @@ export interface RunHandle<O = unknown> {
   result(): Promise<O>;
 }
 
-export interface ResumeTaskOptions {
+export interface ResumeOptions {
   /** Who or what resumed it (recorded as the task's `resumedBy`). */
   readonly by?: string;
+}
+
+export interface ResumeTaskOptions extends ResumeOptions {
+  /**
+   * Keep the input for a task the run does not have yet even though the run is paused waiting
+   * for input on other tasks (by default that is refused with `NOT_WAITING`: a misspelt task id
+   * would otherwise wait forever). Use it for a wait the run reaches after the one it waits on.
+   * @default false
+   */
+  readonly keep?: boolean;
+}
+
+export interface CloseOptions {
+  /**
+   * How long steps in flight may take to finish. Past it their `AbortSignal` is aborted (reason
+   * `ENGINE_CLOSED`), nothing more is checkpointed for them, and the engine closes: the next
+   * engine recovers their runs and runs them again. `Infinity` waits for them however long.
+   * @default '5s'
+   */
+  readonly timeout?: Duration;
 }
 
 /** What `resumeTask` did: resumed a waiting task, or kept input for a wait not reached yet. */
@@ -96,4 +117,6 @@ export interface WaitingTask {
   readonly description: string | null;
   readonly waitingSince: number;
   readonly timeoutAt: number | null;
+  /** Input sent before the run reached the wait, that its schema refused (the wait waits on). */
+  readonly refusedInput: RefusedInput | null;
 }

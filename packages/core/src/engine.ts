@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   CairnError,
   LevelStore,
+  checkOptionNames,
   MAX_LIMIT,
   Store,
   TERMINAL_STATUSES,
@@ -38,9 +39,13 @@ import { TimerService, type TimerVerdict } from './timers.js';
 import { dispatchTimer, recoverAll, type EngineInternals } from './recovery.js';
 import { cancelRun, pauseRun, resumeRun, resumeTask } from './operations.js';
 import { checkId, notFound, typeError } from './engine-support.js';
+import { CLOSE_OPTIONS, ENGINE_OPTIONS, START_OPTIONS } from './option-names.js';
+import { toMs } from './duration.js';
 import type {
+  CloseOptions,
   EngineOptions,
   ListWaitingOptions,
+  ResumeOptions,
   ResumeTaskOptions,
   ResumeTaskResult,
   RunHandle,
@@ -91,6 +96,7 @@ export class Engine {
   private constructor(options: EngineOptions) {
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
+    checkOptionNames('options', options, ENGINE_OPTIONS);
     if (options.store !== undefined && !(options.store instanceof Store)) {
       throw typeError('options.store must be a Store');
     }
@@ -256,6 +262,7 @@ export class Engine {
   }
 
   on<K extends EngineEventName>(name: K, listener: Listener<K>): () => void {
+    this.#assertOpen();
     return this.#events.on(name, listener);
   }
 
@@ -279,6 +286,7 @@ export class Engine {
     const def = this.#resolve(wf);
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
+    checkOptionNames('options', options, START_OPTIONS);
     if (options.id !== undefined) checkId('options.id', options.id);
     const namespace = options.namespace ?? this.#namespace;
     checkId('options.namespace', namespace);
@@ -363,12 +371,14 @@ export class Engine {
 
   /** A handle on an existing run (it is not checked until used). */
   handle<O = unknown>(runId: string): RunHandle<O> {
+    this.#assertOpen();
     checkId('runId', runId);
     return {
       id: runId,
       status: async () => (await this.get(runId)).status,
       run: () => this.get(runId),
       result: async () => {
+        this.#assertOpen();
         const run = await this.#waitForRun(runId);
         if (run.status === 'completed') return run.output as O;
         if (run.status === 'cancelled') {
@@ -381,6 +391,7 @@ export class Engine {
 
   /** The run's record; `NOT_FOUND` if there is none. */
   async get(runId: string): Promise<Run> {
+    this.#assertOpen();
     checkId('runId', runId);
     const run = await this.#store.getRun(runId);
     if (!run) throw notFound(runId);
@@ -395,11 +406,13 @@ export class Engine {
 
   /** Runs newest first, from the store's indexes (filters: status, workflow, namespace, time, tags). */
   async listRuns(query: ListRunsQuery = {}): Promise<Page<Run>> {
+    this.#assertOpen();
     return this.#store.listRuns(query);
   }
 
   /** Everything about one run: tasks, parallel groups, children, waits, logs. `NOT_FOUND` if none. */
   async runDetail(runId: string): Promise<RunDetail> {
+    this.#assertOpen();
     checkId('runId', runId);
     return runDetail(this.#store, runId);
   }
@@ -423,11 +436,13 @@ export class Engine {
 
   /** Usage totals of completed steps (see `Store.usage`). */
   async usage(query: UsageQuery): Promise<UsageRow[]> {
+    this.#assertOpen();
     return this.#store.usage(query);
   }
 
   /** The approvals inbox: tasks waiting for input across runs, oldest run first. */
   async listWaiting(options: ListWaitingOptions = {}): Promise<Page<WaitingTask>> {
+    this.#assertOpen();
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
     if (typeof options.limit === 'number' && options.limit > MAX_LIMIT) {
@@ -456,7 +471,7 @@ export class Engine {
    * Resumes the whole run: ends an operator pause, and with `data` resumes every waiting
    * task, all or nothing: one payload for all, or an object keyed by task id.
    */
-  resume(runId: string, data?: unknown, options: ResumeTaskOptions = {}): Promise<Run> {
+  resume(runId: string, data?: unknown, options: ResumeOptions = {}): Promise<Run> {
     return resumeRun(this.#internals, runId, data, options);
   }
 
@@ -628,7 +643,10 @@ export class Engine {
       },
       armTimer: (at) => this.#timers.notify(at),
       registered: (def) => this.#lookup(def.name, def.version) === def,
-      launch: (run, def) => void this.#launch(run, def, [], true),
+      // A child created while the engine closes is left to the next engine, which recovers it.
+      launch: (run, def) => {
+        if (this.#closing === null) this.#launch(run, def, [], true);
+      },
       waitForRun: (runId) => this.#waitForRun(runId),
       cancelRun: (runId) => this.#cancel(runId),
       requestEvict: (exec) => {
@@ -693,23 +711,69 @@ export class Engine {
   // --- closing -------------------------------------------------------------------------------
 
   /**
-   * Stops gracefully: nothing new starts, steps in flight finish and are checkpointed, then
-   * the store is closed (if the engine opened it). Runs not finished are recovered by the
-   * next engine.
+   * Stops: nothing new starts, steps in flight get `options.timeout` (default 5 s) to finish
+   * and be checkpointed; past it their signals are aborted and nothing more is written for
+   * them. Then the store is closed (if the engine opened it). Runs not finished are recovered
+   * by the next engine. Every later call is `ENGINE_CLOSED`.
    */
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing;
-    this.#closing = (async () => {
-      this.#timers.stop();
-      this.#queue.clear();
-      for (const q of this.#workflowQueues.values()) q.clear();
-      if (this.#executing > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
-      // Let the checkpoints of the steps that just finished be issued.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      this.#active.clear();
-      for (const id of [...this.#parked.keys()]) this.#forget(id);
-      if (this.#ownsStore) await this.#store.close();
-    })();
+    const timeout = closeTimeout(options);
+    this.#closing = this.#close(timeout);
     return this.#closing;
   }
+
+  async #close(timeout: number): Promise<void> {
+    this.#timers.stop();
+    this.#queue.clear();
+    for (const q of this.#workflowQueues.values()) q.clear();
+    if (this.#executing > 0 && !(await this.#drained(timeout))) {
+      this.#stopRuns(
+        'The engine closed before the step ended; it runs again when an engine recovers the run',
+      );
+      // Their attempts end at once (nothing is written for them).
+      if (this.#executing > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+    // Let the checkpoints of the steps that just finished be issued.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Nothing more is written here for the runs still in memory (retry delays end, held
+    // calls stay held): the next engine carries them on.
+    this.#stopRuns('The engine closed; an engine that recovers the run carries it on');
+    this.#active.clear();
+    for (const id of [...this.#parked.keys()]) this.#forget(id);
+    for (const runId of [...this.#pauseWatchers.keys()]) this.#notifyPaused(runId);
+    const closed = new CairnError('ENGINE_CLOSED', 'The engine closed before the run ended');
+    for (const watchers of this.#watchers.values()) for (const w of watchers) w.reject(closed);
+    this.#watchers.clear();
+    if (this.#ownsStore) await this.#store.close();
+  }
+
+  /** Resolves true once no step is in flight, or false after `timeout` ms. */
+  #drained(timeout: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let timer: unknown;
+      this.#idle.push(() => {
+        if (timer !== undefined) this.#clock.clearTimeout(timer);
+        resolve(true);
+      });
+      if (timeout !== Infinity) timer = this.#clock.setTimeout(() => resolve(false), timeout);
+    });
+  }
+
+  /** Every run executing here stops: its steps' signals are aborted, nothing more is written. */
+  #stopRuns(message: string): void {
+    const reason = new CairnError('ENGINE_CLOSED', message);
+    for (const exec of this.#active.values()) exec.stop(reason);
+  }
+}
+
+/** The default of `close({ timeout })`: within the shortest common stop grace period (10 s). */
+const CLOSE_TIMEOUT_MS = 5_000;
+
+function closeTimeout(options: CloseOptions): number {
+  if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
+  checkOptionNames('options', options, CLOSE_OPTIONS);
+  if (options.timeout === undefined) return CLOSE_TIMEOUT_MS;
+  if (options.timeout === Infinity) return Infinity;
+  return toMs(options.timeout, 'options.timeout');
 }

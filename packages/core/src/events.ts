@@ -31,6 +31,11 @@ export interface EngineEvents {
   };
   'task:waiting': { runId: string; taskId: string; schema: unknown; timeoutAt: number | null };
   'task:resumed': { runId: string; taskId: string; by: string | null };
+  /**
+   * Input sent before the run reached the wait was refused by the wait's schema when it got
+   * there (`issues`: the zod issues). It is kept on the wait's record; the wait waits on.
+   */
+  'task:input-refused': { runId: string; taskId: string; issues: readonly unknown[] };
   'task:timed-out': { runId: string; taskId: string; kind: TaskKind };
   /** Something went wrong that did not stop the engine: a log write failed, a listener threw. */
   warning: { message: string; runId?: string; cause?: unknown };
@@ -54,6 +59,7 @@ const EVENT_NAMES: Record<EngineEventName, true> = {
   'task:failed': true,
   'task:waiting': true,
   'task:resumed': true,
+  'task:input-refused': true,
   'task:timed-out': true,
   warning: true,
   problem: true,

@@ -111,6 +111,10 @@ export class RunExecution {
   #onTrial: boolean;
   /** The error a replay on trial failed with (nothing of it was written). */
   #refusal: CairnError | null = null;
+  /** The step whose function is being called (its synchronous part), if any. */
+  stepRunning: string | null = null;
+  /** A `ctx` call refused because a step's function made it (see context-impl.ts). */
+  nestedCall: CairnError | null = null;
   #abort: AbortController | null = null;
   /** Ends the current turn's parallel group (one function for the run, not one per call). */
   readonly #endGroup = (): void => {
@@ -540,6 +544,17 @@ export class RunExecution {
     this.state = 'active';
     // Whatever is done with it next, a run that still only waits is parked again.
     this.scheduleCheck();
+  }
+
+  /**
+   * The engine closes: nothing more of the run is written in this process. Steps in flight see
+   * their signal aborted with `reason` (their outcome is not checkpointed); the next engine
+   * recovers the run from its checkpoints.
+   */
+  stop(reason: CairnError): void {
+    if (this.state !== 'active') return;
+    this.state = 'evicted';
+    this.abort.abort(reason);
   }
 
   /** A parked execution leaves memory: it will never be continued in this process. */

@@ -9,7 +9,9 @@ export type {
 export { Engine, createEngine } from './engine.js';
 export type {
   EngineOptions,
+  CloseOptions,
   ListWaitingOptions,
+  ResumeOptions,
   ResumeTaskOptions,
   ResumeTaskResult,
   RunHandle,
@@ -29,7 +31,11 @@ export { TerminalError } from './errors.js';
 export { offlineCancel, offlinePause, offlineResume, offlineResumeTask } from './offline.js';
 export { listWaitingTasks } from './waiting-list.js';
 export type { WaitingQuery } from './waiting-list.js';
-export type { OfflineResumeOptions, OfflineResumeTaskResult } from './offline.js';
+export type {
+  OfflineResumeOptions,
+  OfflineResumeTaskOptions,
+  OfflineResumeTaskResult,
+} from './offline.js';
 export { ManualClock, systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { toMs } from './duration.js';

@@ -3,13 +3,23 @@ import {
   Store,
   TERMINAL_STATUSES,
   assertSerializable,
+  checkOptionNames,
   type Run,
   type Task,
 } from '@cairn/store';
 import { z } from 'zod';
 import { elapsed } from './execution-support.js';
 import { KeyedLock } from './lock.js';
-import { checkId, runHasEnded, typeError } from './engine-support.js';
+import {
+  checkBy,
+  checkId,
+  checkKeep,
+  refuseUnknownTask,
+  runHasEnded,
+  typeError,
+  waitingIds,
+} from './engine-support.js';
+import { OFFLINE_RESUME_OPTIONS, OFFLINE_RESUME_TASK_OPTIONS } from './option-names.js';
 import { cancelRunRecords, operatorPaused } from './run-changes.js';
 import { transition } from './status.js';
 
@@ -29,6 +39,15 @@ import { transition } from './status.js';
 export interface OfflineResumeOptions {
   /** Who or what resumed it (recorded as the task's `resumedBy`). */
   readonly by?: string;
+}
+
+export interface OfflineResumeTaskOptions extends OfflineResumeOptions {
+  /**
+   * Keep the input for a task the run does not have yet even though the run is paused waiting
+   * for input on other tasks (refused with `NOT_WAITING` otherwise), as `engine.resumeTask`.
+   * @default false
+   */
+  readonly keep?: boolean;
 }
 
 export interface OfflineResumeTaskResult {
@@ -54,11 +73,9 @@ function checkArgs(store: unknown, runId: unknown): asserts store is Store {
   checkId('runId', runId);
 }
 
-function checkBy(options: unknown): string | null {
+function checkOptions(options: unknown, known: ReadonlySet<string>): void {
   if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
-  const by = (options as OfflineResumeOptions).by;
-  if (by !== undefined && typeof by !== 'string') throw typeError('options.by must be a string');
-  return by ?? null;
+  checkOptionNames('options', options, known);
 }
 
 async function load(store: Store, runId: string): Promise<Run> {
@@ -182,11 +199,13 @@ export async function offlineResumeTask(
   runId: string,
   taskId: string,
   data: unknown,
-  options: OfflineResumeOptions = {},
+  options: OfflineResumeTaskOptions = {},
 ): Promise<OfflineResumeTaskResult> {
   checkArgs(store, runId);
   checkId('taskId', taskId);
+  checkOptions(options, OFFLINE_RESUME_TASK_OPTIONS);
   const by = checkBy(options);
+  const keep = checkKeep(options);
   assertSerializable(data, 'data');
   return locked(store, runId, async () => {
     const run = await load(store, runId);
@@ -198,6 +217,8 @@ export async function offlineResumeTask(
           details: { runId, taskId },
         });
       }
+      const refused = refuseUnknownTask(run, taskId, waitingIds(tasks), keep);
+      if (refused) throw refused;
       await store.putInbox(runId, taskId, data);
       return { status: 'kept', runId, taskId, run };
     }
@@ -220,6 +241,7 @@ export async function offlineResume(
   options: OfflineResumeOptions = {},
 ): Promise<Run> {
   checkArgs(store, runId);
+  checkOptions(options, OFFLINE_RESUME_OPTIONS);
   const by = checkBy(options);
   if (data !== undefined) assertSerializable(data, 'data');
   return locked(store, runId, async () => {

@@ -9,10 +9,21 @@ import {
   isCairnError,
   TRUSTED_CHECKPOINT,
   assertSerializable,
+  checkOptionNames,
   type Run,
 } from '@cairn/store';
-import type { ResumeTaskOptions, ResumeTaskResult } from './engine-types.js';
-import { checkId, notFound, runHasEnded, typeError } from './engine-support.js';
+import type { ResumeOptions, ResumeTaskOptions, ResumeTaskResult } from './engine-types.js';
+import {
+  checkBy,
+  checkId,
+  checkKeep,
+  notFound,
+  refuseUnknownTask,
+  runHasEnded,
+  typeError,
+  waitingIds,
+} from './engine-support.js';
+import { RESUME_OPTIONS, RESUME_TASK_OPTIONS } from './option-names.js';
 import { cancelChildren, type EngineInternals } from './recovery.js';
 import { cancelRunRecords, operatorPaused } from './run-changes.js';
 import type { RunExecution } from './execution.js';
@@ -34,10 +45,10 @@ export async function resumeTask(
   checkId('runId', runId);
   checkId('taskId', taskId);
   if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
-  if (options.by !== undefined && typeof options.by !== 'string')
-    throw typeError('options.by must be a string');
+  checkOptionNames('options', options, RESUME_TASK_OPTIONS);
+  const by = checkBy(options);
+  const keep = checkKeep(options);
   assertSerializable(data, 'data');
-  const by = options.by ?? null;
   return engine.lock.run(runId, async () => {
     const notWaiting = (): CairnError =>
       new CairnError('NOT_WAITING', `Task "${taskId}" of run ${runId} is not waiting for input`, {
@@ -66,6 +77,8 @@ export async function resumeTask(
       }
       const known = exec.tasks.get(taskId);
       if (!known) {
+        const refused = refuseUnknownTask(exec.run, taskId, exec.waitingTaskIds(), keep);
+        if (refused) throw refused;
         await engine.store.putInbox(runId, taskId, data);
         if (exec.isWaiting(taskId)) {
           // The function reached the wait while the input was written: it answers it now.
@@ -103,6 +116,8 @@ export async function resumeTask(
       });
     }
     if (!task) {
+      const refused = refuseUnknownTask(run, taskId, waitingIds(history), keep);
+      if (refused) throw refused;
       await engine.store.putInbox(runId, taskId, data);
       return { status: 'kept', runId, taskId };
     }
@@ -121,15 +136,14 @@ export async function resumeRun(
   engine: EngineInternals,
   runId: string,
   data?: unknown,
-  options: ResumeTaskOptions = {},
+  options: ResumeOptions = {},
 ): Promise<Run> {
   engine.assertOpen();
   checkId('runId', runId);
   if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
-  if (options.by !== undefined && typeof options.by !== 'string')
-    throw typeError('options.by must be a string');
+  checkOptionNames('options', options, RESUME_OPTIONS);
+  const by = checkBy(options);
   if (data !== undefined) assertSerializable(data, 'data');
-  const by = options.by ?? null;
   return engine.lock.run(runId, async () => {
     const run = await engine.store.getRun(runId);
     if (!run) throw notFound(runId);
@@ -248,7 +262,11 @@ export async function pauseRun(engine: EngineInternals, runId: string): Promise<
       return null;
     },
   );
-  if (inMemory) await inMemory.paused;
+  if (inMemory) {
+    await inMemory.paused;
+    // The engine closed meanwhile: the pause may not have been written.
+    engine.assertOpen();
+  }
   const run = await engine.store.getRun(runId);
   if (!run) throw notFound(runId);
   return run;

@@ -1,7 +1,8 @@
-import { CairnError } from '@cairn/store';
+import { CairnError, checkOptionNames } from '@cairn/store';
 import type { RetryOptions } from './context.js';
 import { toMs } from './duration.js';
 import { TerminalError } from './errors.js';
+import { RETRY_OPTIONS } from './option-names.js';
 
 export interface RetryPolicy {
   readonly attempts: number;
@@ -33,6 +34,7 @@ export function retryPolicy(
       code: 'INVALID_ARGUMENT',
     });
   }
+  checkOptionNames('retry', options, RETRY_OPTIONS);
   const attempts = options.attempts ?? base.attempts;
   if (
     typeof attempts !== 'number' ||
@@ -78,7 +80,9 @@ export function shouldRetry(policy: RetryPolicy, attempt: number, error: Error):
   if (error instanceof TerminalError) return false;
   if (
     error instanceof CairnError &&
-    (error.code === 'CANCELLED' || error.code === 'NOT_SERIALIZABLE')
+    (error.code === 'CANCELLED' ||
+      error.code === 'NOT_SERIALIZABLE' ||
+      error.code === 'NESTED_STEP')
   )
     return false;
   if (policy.retryable) {

@@ -2,6 +2,7 @@
 import {
   CairnError,
   TRUSTED_CHECKPOINT,
+  checkOptionNames,
   faults,
   assertSerializable,
   usageOfStep,
@@ -20,6 +21,7 @@ import {
   type AttemptOutcome,
 } from './execution-support.js';
 import { newTask } from './new-records.js';
+import { STEP_OPTIONS } from './option-names.js';
 import type { RunExecution } from './execution.js';
 
 export async function runStep<T>(
@@ -32,6 +34,7 @@ export async function runStep<T>(
   if (typeof fn !== 'function') throw typeError('step function must be a function');
   if (typeof options !== 'object' || options === null)
     throw typeError('step options must be an object');
+  checkOptionNames('step options', options, STEP_OPTIONS);
   const policy = retryPolicy(options.retry, exec.host.retry);
   const timeout = options.timeout === undefined ? undefined : toMs(options.timeout, 'timeout');
   if (
@@ -299,7 +302,14 @@ export async function runAttempt<T>(
   try {
     const stepContext = new AttemptContext(exec, task, attempt, ensure);
     faults.hit('step.before-run', task);
-    const result = fn(stepContext);
+    exec.stepRunning = task.taskId;
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(stepContext);
+    } finally {
+      exec.stepRunning = null;
+    }
+    if (exec.nestedCall !== null) refuseNested(exec, result);
     if (!isThenable(result)) return { ok: true, started: true, value: result };
     // An asynchronous step races its timeout and the run's cancellation.
     const ac = ensure();
@@ -341,6 +351,14 @@ export async function runAttempt<T>(
     if (timer !== undefined) clock.clearTimeout(timer);
     if (onRunAbort !== null) exec.abort.signal.removeEventListener('abort', onRunAbort);
   }
+}
+
+/** A step function called `ctx`: its attempt fails with that `NESTED_STEP`, caught or not. */
+function refuseNested(exec: RunExecution, result: unknown): never {
+  const error = exec.nestedCall!;
+  exec.nestedCall = null;
+  if (isThenable(result)) result.then(undefined, () => undefined);
+  throw error;
 }
 
 export function retryDelay(exec: RunExecution, ms: number): Promise<void> {

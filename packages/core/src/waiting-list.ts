@@ -1,7 +1,16 @@
 /** The approvals inbox, read from a store: the engine's `listWaiting` and the CLI's `waiting`. */
-import { CairnError, MAX_LIMIT, Store, type Page, type Run } from '@cairn/store';
+import {
+  CairnError,
+  MAX_LIMIT,
+  Store,
+  checkOptionNames,
+  refusedInputOf,
+  type Page,
+  type Run,
+} from '@cairn/store';
 import { checkId, typeError } from './engine-support.js';
 import type { WaitingTask } from './engine-types.js';
+import { LIST_WAITING_OPTIONS } from './option-names.js';
 
 export interface WaitingQuery {
   /** Tasks of this run only. */
@@ -30,6 +39,7 @@ export async function listWaitingTasks(
 ): Promise<Page<WaitingTask>> {
   if (!(store instanceof Store)) throw typeError('store must be a Store');
   if (typeof query !== 'object' || query === null) throw typeError(`${name} must be an object`);
+  checkOptionNames(name, query, LIST_WAITING_OPTIONS);
   if (query.namespace !== undefined) checkId(`${name}.namespace`, query.namespace);
   if (query.workflow !== undefined) checkId(`${name}.workflow`, query.workflow);
   const limit = query.limit ?? 100;
@@ -64,6 +74,7 @@ export async function listWaitingTasks(
         description: typeof task.meta.description === 'string' ? task.meta.description : null,
         waitingSince: task.startedAt,
         timeoutAt: task.timeoutAt ?? null,
+        refusedInput: refusedInputOf(task),
       });
     }
     cursor = page.cursor;

@@ -1,5 +1,5 @@
 /** Waits for input: recording the wait, early input (the inbox), validating and resuming with payloads. */
-import { CairnError, faults, assertSerializable, type Task } from '@cairn/store';
+import { CairnError, checkOptionNames, faults, assertSerializable, type Task } from '@cairn/store';
 import { z } from 'zod';
 import type { WaitOptions } from './context.js';
 import { toMs } from './duration.js';
@@ -14,7 +14,9 @@ import {
   type PendingWait,
 } from './execution-support.js';
 import { newTask } from './new-records.js';
+import { WAIT_OPTIONS } from './option-names.js';
 import { fireSoon } from './sleeps.js';
+import { writeLog } from './context-impl.js';
 import type { RunExecution } from './execution.js';
 
 export async function waitForInput<S extends z.ZodType>(
@@ -25,6 +27,7 @@ export async function waitForInput<S extends z.ZodType>(
   checkName('wait', name);
   if (typeof options !== 'object' || options === null)
     throw typeError('wait options must be an object');
+  checkOptionNames('wait options', options, WAIT_OPTIONS);
   const schema = options.schema;
   if (typeof schema !== 'object' || schema === null || typeof schema.safeParse !== 'function') {
     throw typeError('wait options.schema must be a zod schema');
@@ -79,23 +82,14 @@ export async function waitForInput<S extends z.ZodType>(
     // Input sent before the wait was reached (or, for a recorded wait, before a crash
     // let it be delivered) answers it now.
     const early = takeEarlyInput(exec, taskId);
-    if (early.found) {
-      const parsed = parseWaitInput(schema, early.data);
-      if (parsed.success) {
-        completeWait(exec, task, early.data, 'inbox');
-        await exec.write({ tasks: [task], inboxTaken: [{ runId: exec.run.id, taskId }] });
-        return parsed.data;
-      }
-      exec.host.events.emit('warning', {
-        message: `Input sent early for "${taskId}" does not match its schema and was dropped`,
-        runId: exec.run.id,
-        cause: parsed.error,
-      });
+    const parsed = early.found ? parseWaitInput(schema, early.data) : null;
+    if (parsed?.success) {
+      completeWait(exec, task, early.data, 'inbox');
       await exec.write({ tasks: [task], inboxTaken: [{ runId: exec.run.id, taskId }] });
-    } else if (!hist) {
-      await exec.write({ tasks: [task] });
+      return parsed.data;
     }
     if (!hist) {
+      await exec.write({ tasks: [task] });
       exec.host.events.emit('task:waiting', {
         runId: exec.run.id,
         taskId,
@@ -103,6 +97,7 @@ export async function waitForInput<S extends z.ZodType>(
         timeoutAt: task.timeoutAt ?? null,
       });
     }
+    if (parsed) await refuseEarlyInput(exec, task, early.data, parsed.error.issues);
     const promise = new Promise<unknown>((resolve, reject) => {
       exec.pending.set(taskId, { kind: 'wait', taskId, schema, onTimeout, resolve, reject });
     });
@@ -125,25 +120,69 @@ export async function waitForInput<S extends z.ZodType>(
   }
 }
 
-/** Answers a wait just set up with the input kept for it meanwhile (dropped if invalid). */
+/** Answers a wait just set up with the input kept for it meanwhile (refused if invalid). */
 export function answerKept(exec: RunExecution, taskId: string): void {
   const data = exec.inbox.get(taskId);
   exec.inbox.delete(taskId);
   const pending = exec.pending.get(taskId) as PendingWait;
   const parsed = parseWaitInput(pending.schema, data);
-  const warn = (message: string, cause: unknown): void =>
-    exec.host.events.emit('warning', { message, runId: exec.run.id, cause });
-  if (!parsed.success) {
-    warn(
-      `Input sent early for "${taskId}" does not match its schema and was dropped`,
-      parsed.error,
-    );
-    exec.write({ inboxTaken: [{ runId: exec.run.id, taskId }] }).catch(() => undefined);
-    return;
+  const delivered = parsed.success
+    ? exec.resumeWaits(new Map([[taskId, data]]), 'inbox', true)
+    : refuseEarlyInput(exec, exec.tasks.get(taskId)!, data, parsed.error.issues);
+  delivered.catch((cause: unknown) =>
+    exec.host.events.emit('warning', {
+      message: `Input kept for "${taskId}" could not be delivered`,
+      runId: exec.run.id,
+      cause,
+    }),
+  );
+}
+
+/** Issues kept with refused input, at most (a record has a size limit). */
+const MAX_REFUSED_ISSUES = 20;
+
+/**
+ * Input sent before the wait was reached that the wait's schema refuses: moved from the inbox
+ * onto the wait's record (`meta.refusedInput`: when, the zod issues, the input) in one
+ * checkpoint, reported (`task:input-refused`, a `warn` log line), and the wait waits on. Input
+ * too large to sit on the wait's record with it is left out (`issues` and `at` are kept).
+ */
+async function refuseEarlyInput(
+  exec: RunExecution,
+  task: Task,
+  data: unknown,
+  zodIssues: readonly unknown[],
+): Promise<void> {
+  const issues = plainIssues(zodIssues.slice(0, MAX_REFUSED_ISSUES));
+  const at = exec.host.clock.now();
+  task.meta = { ...task.meta, refusedInput: { at, issues, data } };
+  const checkpoint = { tasks: [task], inboxTaken: [{ runId: exec.run.id, taskId: task.taskId }] };
+  let tooLarge = false;
+  try {
+    await exec.write(checkpoint, () => {
+      tooLarge = true;
+    });
+  } catch (error) {
+    if (!tooLarge) throw error;
+    task.meta = { ...task.meta, refusedInput: { at, issues } };
+    await exec.write(checkpoint);
   }
-  exec
-    .resumeWaits(new Map([[taskId, data]]), 'inbox', true)
-    .catch((cause: unknown) => warn(`Input kept for "${taskId}" could not be delivered`, cause));
+  exec.host.events.emit('task:input-refused', { runId: exec.run.id, taskId: task.taskId, issues });
+  writeLog(
+    exec,
+    `Input sent early for "${task.taskId}" was refused by its schema; the wait waits for valid input`,
+    { taskId: task.taskId, issues },
+    'warn',
+  );
+}
+
+/** Zod issues as plain data (a custom issue may carry anything). */
+function plainIssues(issues: readonly unknown[]): unknown[] {
+  try {
+    return JSON.parse(JSON.stringify(issues)) as unknown[];
+  } catch {
+    return issues.map((issue) => ({ message: String((issue as { message?: unknown }).message) }));
+  }
 }
 
 export function parseRecorded(

@@ -1,6 +1,7 @@
-import { CairnError, IdSchema } from '@cairn/store';
+import { CairnError, IdSchema, checkOptionNames } from '@cairn/store';
 import type { z } from 'zod';
 import type { WorkflowContext } from './context.js';
+import { WORKFLOW_OPTIONS } from './option-names.js';
 
 export interface WorkflowOptions<S extends z.ZodType, O> {
   /** Runs are pinned to the version they started with. @default '1' */
@@ -63,6 +64,7 @@ export function workflow<S extends z.ZodType, O>(
   }
   if (typeof options !== 'object' || options === null)
     throw typeError('workflow options must be an object');
+  checkOptionNames('workflow options', options, WORKFLOW_OPTIONS);
   if (!isSchema(options.input)) throw typeError('options.input must be a zod schema');
   if (options.output !== undefined && !isSchema(options.output)) {
     throw typeError('options.output must be a zod schema');

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { MemoryStore } from '@cairn/store';
+import { MemoryStore, diagnose, runDetail } from '@cairn/store';
 import {
   CairnError,
   ManualClock,
@@ -500,8 +500,20 @@ describe('engine.resumeTask()', () => {
     ],
     [
       'data over 16 MiB for a task not reached yet',
-      () => engine.resumeTask(ids.paused, 'later', { big: oversized() }),
+      () => engine.resumeTask(ids.paused, 'later', { big: oversized() }, { keep: true }),
       'VALUE_TOO_LARGE',
+    ],
+    [
+      'a task a run paused on input does not have',
+      () => engine.resumeTask(ids.paused, 'aprove', { ok: true }),
+      'NOT_WAITING',
+      'CairnError',
+    ],
+    [
+      'options.keep "yes"',
+      () => engine.resumeTask(ids.paused, 'later', 1, { keep: 'yes' as never }),
+      'INVALID_ARGUMENT',
+      'TypeError',
     ],
     [
       'data over 16 MiB for a run in memory',
@@ -781,4 +793,136 @@ describe('prototype-pollution payloads that are accepted', () => {
     expect((await store.listRuns({ limit: 1000 })).items).toHaveLength(before + 1);
     assertClean();
   });
+});
+
+describe('unknown options', () => {
+  /** Refused with INVALID_ARGUMENT naming the option and the one it is closest to. */
+  async function misspelt(fn: () => unknown, option: string, suggestion?: string): Promise<void> {
+    await refused(fn, 'INVALID_ARGUMENT', 'CairnError');
+    const error = await rejectsWithCode((async () => fn())(), 'INVALID_ARGUMENT');
+    expect((error as CairnError).details).toMatchObject({ option });
+    expect((error as CairnError).details?.suggestion).toBe(suggestion);
+  }
+  const input = z.object({});
+  const run = async (): Promise<null> => null;
+  const cases: [string, () => unknown, string, (string | undefined)?][] = [
+    [
+      'workflow()',
+      () => workflow('w', { input, run, versoin: '2' } as never),
+      'versoin',
+      'version',
+    ],
+    [
+      'createEngine()',
+      () => createEngine({ store, workflows, timeoutt: 5 } as never),
+      'timeoutt',
+      undefined,
+    ],
+    [
+      'createEngine() retry',
+      () => createEngine({ store, workflows, retry: { attempt: 2 } } as never),
+      'attempt',
+      'attempts',
+    ],
+    [
+      'createEngine() concurency',
+      () => createEngine({ store, workflows, concurency: 2 } as never),
+      'concurency',
+      'concurrency',
+    ],
+    ['start()', () => engine.start(simple, { n: 1 }, { tag: ['a'] } as never), 'tag', 'tags'],
+    [
+      'resumeTask()',
+      () => engine.resumeTask(ids.paused, 'approve', { ok: true }, { bye: 'x' } as never),
+      'bye',
+      'by',
+    ],
+    [
+      'resume()',
+      () => engine.resume(ids.paused, { ok: true }, { keep: true } as never),
+      'keep',
+      undefined,
+    ],
+    ['listWaiting()', () => engine.listWaiting({ limt: 5 } as never), 'limt', 'limit'],
+    [
+      'listWaitingTasks()',
+      () => listWaitingTasks(store, { namespcae: 'x' } as never),
+      'namespcae',
+      'namespace',
+    ],
+    ['listRuns()', () => engine.listRuns({ stauts: 'paused' } as never), 'stauts', 'status'],
+    ['usage()', () => engine.usage({ by: 'model', snice: 1 } as never), 'snice', 'since'],
+    [
+      'store.readLogs()',
+      () => engine.store.readLogs(ids.done, { afterseq: 1 } as never),
+      'afterseq',
+      'afterSeq',
+    ],
+    [
+      'diagnose()',
+      () => diagnose(store, ids.done, { maxRecovery: 1 } as never),
+      'maxRecovery',
+      'maxRecoveries',
+    ],
+    ['runDetail()', () => runDetail(store, ids.done, { logs: 1 } as never), 'logs', undefined],
+    [
+      'store.prune()',
+      () => store.prune({ olderThan: 0, dryrun: true } as never),
+      'dryrun',
+      'dryRun',
+    ],
+    [
+      'store.exportRuns()',
+      () => store.exportRuns(() => undefined, { filter: { workflw: 'simple' } } as never),
+      'workflw',
+      'workflow',
+    ],
+    [
+      'store.checkpoint()',
+      () => store.checkpoint({}, { durabel: true } as never),
+      'durabel',
+      'durable',
+    ],
+  ];
+  it.each(cases)('%s refuses a misspelt option', async (_l, fn, option, suggestion) => {
+    await misspelt(fn, option, suggestion);
+  });
+
+  it('accepts a known option whose value is undefined', async () => {
+    expect((await engine.listRuns({ status: undefined, limit: 1 } as never)).items).toHaveLength(1);
+  });
+
+  it.each([
+    ['step options', (ctx: Ctx) => ctx.step('s', () => 1, { timeoutt: 5 } as never), 'timeoutt'],
+    [
+      'retry options of a step',
+      (ctx: Ctx) => ctx.step('s', () => 1, { retry: { maxdelay: 5 } } as never),
+      'maxdelay',
+    ],
+    [
+      'wait options',
+      (ctx: Ctx) => ctx.waitForInput('w', { schema: z.unknown(), timout: '1h' } as never),
+      'timout',
+    ],
+    [
+      'child options',
+      (ctx: Ctx) => ctx.child('c', simple, { n: 1 }, { tag: ['x'] } as never),
+      'tag',
+    ],
+  ])(
+    'fails the run on misspelt %s with INVALID_ARGUMENT, recording no task',
+    async (_l, call, option) => {
+      const wf = workflow('misspelt', { input: z.any(), run: async (ctx) => call(ctx) });
+      const opened = await open({ workflows: [wf, simple], clock: new ManualClock() });
+      try {
+        const handle = await opened.engine.start(wf, {});
+        const error = await rejectsWithCode(handle.result(), 'INVALID_ARGUMENT');
+        expect((error as CairnError).details).toMatchObject({ option });
+        expect(await opened.engine.tasks(handle.id)).toEqual([]);
+      } finally {
+        await opened.engine.close();
+        await opened.store.close();
+      }
+    },
+  );
 });

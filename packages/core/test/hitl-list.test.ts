@@ -101,6 +101,7 @@ describe('listWaiting', () => {
       description: 'Approve #0',
       waitingSince: t0,
       timeoutAt: t0 + 86_400_000,
+      refusedInput: null,
     });
     const betaTasks = items.filter((w) => w.runId === started[1]!.runId);
     expect(betaTasks.map((w) => w.taskId).sort()).toEqual(['x', 'y']);

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { MemoryStore } from '@cairn/store';
 import { workflow, type CairnError } from '../src/index.js';
 import { Harness, deferred, until, type Deferred } from './hitl-support.js';
+import { open, rejectsWithCode } from './support.js';
 
 const Ok = z.object({ ok: z.boolean() });
 
@@ -160,7 +162,7 @@ describe('input sent before the wait is reached (inbox)', () => {
     expect((await h.store.verify()).ok).toBe(true);
   });
 
-  it('is still validated: invalid early input is dropped with a warning and the wait waits', async () => {
+  it('is still validated: refused early input stays visible and the wait waits', async () => {
     h = await Harness.create([early]);
     const handle = await h.engine.start(early, {});
     await until(async () => (await h.store.getTask(handle.id, 'prepare')) !== undefined, 'step');
@@ -169,26 +171,101 @@ describe('input sent before the wait is reached (inbox)', () => {
     expect(kept.status).toBe('kept');
     gate.resolve();
     await h.untilStatus(handle.id, 'paused');
+    const refused = {
+      at: h.clock.now(),
+      data: { ok: 'maybe' },
+      issues: [expect.objectContaining({ code: 'invalid_type', path: ['ok'] })],
+    };
 
-    expect(await h.store.getTask(handle.id, 'approval')).toMatchObject({ status: 'waiting' });
+    // On the wait's record (moved there from the inbox), the wait still waiting...
+    expect(await h.store.getTask(handle.id, 'approval')).toMatchObject({
+      status: 'waiting',
+      meta: { refusedInput: refused },
+    });
     expect(await h.store.getInbox(handle.id, 'approval')).toBeUndefined();
-    const warnings = h.named('warning');
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({ runId: handle.id });
     expect(await h.engine.get(handle.id)).toMatchObject({ pausedTaskId: 'approval' });
+    // ...in an event and a log line...
+    expect(h.named('task:input-refused')).toEqual([
+      { runId: handle.id, taskId: 'approval', issues: refused.issues },
+    ]);
+    expect(h.named('warning')).toEqual([]);
+    const logs = await h.store.readLogs(handle.id);
+    expect(logs.map((l) => [l.level, l.data])).toEqual([
+      ['warn', { taskId: 'approval', issues: refused.issues }],
+    ]);
+    // ...in the approvals inbox and in the diagnosis.
+    expect((await h.engine.listWaiting()).items).toEqual([
+      expect.objectContaining({ taskId: 'approval', refusedInput: refused }),
+    ]);
+    const diagnosis = await h.engine.diagnose(handle.id);
+    expect(diagnosis.waiting[0]?.refusedInput).toEqual(refused);
+    expect(diagnosis.inbox).toEqual([]);
+    expect(diagnosis.findings).toContainEqual(expect.stringContaining('was refused by its schema'));
 
+    // A correct answer still resumes it; the record keeps what was refused.
     await h.engine.resumeTask(handle.id, 'approval', { ok: false });
     await expect(h.engine.handle(handle.id).result()).resolves.toEqual({
       prepared: 'ready',
       ok: false,
     });
+    expect(await h.store.getTask(handle.id, 'approval')).toMatchObject({
+      status: 'completed',
+      meta: { refusedInput: refused },
+    });
+  });
+
+  it('is refused on a recorded wait after a restart, and stays refused across the next', async () => {
+    h = await Harness.create([chain]);
+    const runId = await pausedRun(chain);
+    // What a crash can leave: input acknowledged as kept for a wait recorded as waiting.
+    await h.engine.close();
+    await h.store.putInbox(runId, 'first', { ok: 'later' });
+    await h.restart();
+    await h.engine.resumeTask(runId, 'first', { ok: 'still no' }).catch(() => undefined);
+    await until(
+      async () => (await h.store.getTask(runId, 'first'))?.meta.refusedInput !== undefined,
+      'the refusal',
+    );
+    expect((await h.store.getTask(runId, 'first'))?.meta.refusedInput).toMatchObject({
+      data: { ok: 'later' },
+    });
+    expect(await h.store.listInbox(runId)).toEqual([]);
+    await h.restart();
+    await h.engine.resumeTask(runId, 'first', { ok: true });
+    await h.untilStatus(runId, 'running');
+    expect(h.named('task:input-refused')).toHaveLength(1);
+  });
+
+  it('keeps the issues but not the input when both do not fit on the wait', async () => {
+    const { engine, store } = await open({
+      workflows: [early],
+      store: new MemoryStore({ maxRecordBytes: 600 }),
+    });
+    try {
+      const handle = await engine.start(early, {});
+      await until(async () => (await store.getTask(handle.id, 'prepare')) !== undefined, 'step');
+      await engine.resumeTask(handle.id, 'approval', { ok: 'x'.repeat(450) });
+      gate.resolve();
+      await until(async () => (await handle.status()) === 'paused', 'the pause');
+      const refused = (await store.getTask(handle.id, 'approval'))?.meta.refusedInput;
+      expect(refused).toMatchObject({ issues: [expect.anything()] });
+      expect(refused).not.toHaveProperty('data');
+      expect(await store.listInbox(handle.id)).toEqual([]);
+    } finally {
+      await engine.close();
+      await store.close();
+    }
   });
 
   it('is kept for a paused run and survives restarts until the wait is reached', async () => {
     h = await Harness.create([chain]);
     const runId = await pausedRun(chain);
 
-    expect((await h.engine.resumeTask(runId, 'second', { n: 7 })).status).toBe('kept');
+    // The run waits on "first": input for "second" is kept only when asked for.
+    await rejectsWithCode(h.engine.resumeTask(runId, 'second', { n: 7 }), 'NOT_WAITING');
+    expect((await h.engine.resumeTask(runId, 'second', { n: 7 }, { keep: true })).status).toBe(
+      'kept',
+    );
     await h.restart();
     await h.engine.resumeTask(runId, 'first', { ok: true });
     // The run now sleeps (in memory); restart during the sleep.

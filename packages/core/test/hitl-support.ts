@@ -47,6 +47,7 @@ const RECORDED: readonly EngineEventName[] = [
   'task:failed',
   'task:waiting',
   'task:resumed',
+  'task:input-refused',
   'task:timed-out',
   'warning',
   'problem',

@@ -9,6 +9,7 @@ import {
   workflow,
 } from '../src/index.js';
 import { Harness, deferred, snapshot, until, type Deferred } from './hitl-support.js';
+import { rejectsWithCode } from './support.js';
 
 /**
  * Offline run operations: a tool opens the store with no workflow code (no engine), answers,
@@ -184,8 +185,17 @@ describe('offlineResumeTask', () => {
 
   it('input for a task not reached yet is kept, and used when the run gets there', async () => {
     const runId = await pausedExpense();
-    // `expense` has no task "later" (yet): the input is kept for it, as the engine keeps it.
-    expect(await offlineResumeTask(h.store, runId, 'later', { x: 1 })).toMatchObject({
+    // `expense` has no task "later" (yet): as the engine does, the input is refused while the
+    // run waits on another task, and kept when the caller asks for it.
+    const refused = await rejectsWithCode(
+      offlineResumeTask(h.store, runId, 'later', { x: 1 }),
+      'NOT_WAITING',
+    );
+    expect((refused as CairnError).details).toMatchObject({ waiting: ['manager-approval'] });
+    expect(await h.store.listInbox(runId)).toEqual([]);
+    expect(
+      await offlineResumeTask(h.store, runId, 'later', { x: 1 }, { keep: true }),
+    ).toMatchObject({
       status: 'kept',
     });
     expect((await h.store.listInbox(runId)).map((e) => e.taskId)).toEqual(['later']);

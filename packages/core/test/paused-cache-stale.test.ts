@@ -171,7 +171,12 @@ function staleScenarios(register: Register, keepPausedRuns: number | undefined):
       const b = await openEngine(store, { ...options, clock: a.clock, recover: false });
       const handle = await a.engine.start(twoApprovals, { key: 'k3' });
       await untilPaused(a, handle.id, 'first');
-      const kept = await b.engine.resumeTask(handle.id, 'second', { approved: true, by: 'bee' });
+      const kept = await b.engine.resumeTask(
+        handle.id,
+        'second',
+        { approved: true, by: 'bee' },
+        { keep: true },
+      );
       expect(kept.status).toBe('kept');
 
       await a.engine.resumeTask(handle.id, 'first', { approved: true, by: 'ay' });

@@ -152,7 +152,8 @@ describe('paused runs kept in memory (LevelStore)', () => {
     const r0 = await start('r0');
     const r1 = await start('r1');
     // r0 is taken out of memory for the input and put back: r1 is now the oldest.
-    expect(await s.engine.resumeTask(r0, 'second', { approved: true, by: 'early' })).toMatchObject({
+    const early = { approved: true, by: 'early' };
+    expect(await s.engine.resumeTask(r0, 'second', early, { keep: true })).toMatchObject({
       status: 'kept',
     });
     await untilPaused(s, r0, 'first');
@@ -233,7 +234,12 @@ describe('paused runs kept in memory (LevelStore)', () => {
     await untilPaused(s, handle.id, 'first');
 
     clearReads(s);
-    const kept = await s.engine.resumeTask(handle.id, 'second', { approved: true, by: 'bob' });
+    const kept = await s.engine.resumeTask(
+      handle.id,
+      'second',
+      { approved: true, by: 'bob' },
+      { keep: true },
+    );
     expect(kept).toEqual({ status: 'kept', runId: handle.id, taskId: 'second' });
     await untilPaused(s, handle.id, 'first');
     expect(await s.store.getRun(handle.id)).toMatchObject({

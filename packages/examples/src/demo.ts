@@ -39,12 +39,13 @@ async function submit(expenseId: string): Promise<void> {
   say(`status=${yellow(run.status)} isPaused=${run.isPaused} pausedTaskId=${bold(String(taskId))}`);
   say(timeline(await engine.tasks(handle.id)));
   await engine.close();
+  await store.close();
   say(dim('process 1 exits; the run waits on disk, not in memory'));
 }
 
 /** Process 2: list what waits, refuse a bad approval, approve, watch the run complete. */
 async function approve(expenseId: string): Promise<void> {
-  const { engine } = await openEngine();
+  const { store, engine } = await openEngine();
   heading(`Process 2 (pid ${process.pid}): the manager's inbox`);
   const runId = `expense-${expenseId}`;
   const waiting = await engine.listWaiting({ workflow: 'expense-approval' });
@@ -87,6 +88,7 @@ async function approve(expenseId: string): Promise<void> {
   say(`status=${green(run.status)} output=${JSON.stringify(output)}`);
   say(timeline(await engine.tasks(runId)));
   await engine.close();
+  await store.close();
 }
 
 async function main(): Promise<void> {

@@ -1,4 +1,5 @@
 import { CairnError, reportedCode, taskFailureCode } from './errors.js';
+import { checkOptionNames, optionNames } from './options.js';
 import { toTagged } from './json-tags.js';
 import type { Run, Task } from './records.js';
 import { usageOfStep } from './usage.js';
@@ -73,6 +74,8 @@ async function readable<T>(read: () => Promise<T>, corrupt: string[]): Promise<T
   }
 }
 
+const EXPORT_OPTIONS = optionNames<ExportOptions>()({ filter: true, onProgress: true });
+
 /** Checks `exportRuns` options; returns the filter. */
 export function checkExportOptions(
   options: unknown,
@@ -81,6 +84,7 @@ export function checkExportOptions(
   if (typeof options !== 'object' || options === null) {
     throw Object.assign(new TypeError('options must be an object'), { code: 'INVALID_ARGUMENT' });
   }
+  checkOptionNames('options', options, EXPORT_OPTIONS);
   const o = options as ExportOptions;
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
     throw Object.assign(new TypeError('options.onProgress must be a function'), {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CairnError } from './errors.js';
+import { checkOptionNames, optionNames } from './options.js';
 import { EXPORT_FORMAT } from './export.js';
 import { fromTagged } from './json-tags.js';
 import { IdSchema, LogLineSchema, RunSchema, TaskSchema } from './records.js';
@@ -122,6 +123,8 @@ function readRunLine(value: unknown, hooks: ImportHooks): RunBundle | string {
   );
 }
 
+const IMPORT_OPTIONS = optionNames<ImportOptions>()({ onProgress: true, conflict: true });
+
 /** Checks the arguments of `importRuns` (before the store is asked anything). */
 export function checkImportArgs(lines: unknown, options: unknown): void {
   const iterable = lines as { [Symbol.asyncIterator]?: unknown; [Symbol.iterator]?: unknown };
@@ -138,6 +141,7 @@ export function checkImportArgs(lines: unknown, options: unknown): void {
   if (typeof options !== 'object' || options === null) {
     throw Object.assign(new TypeError('options must be an object'), { code: 'INVALID_ARGUMENT' });
   }
+  checkOptionNames('options', options, IMPORT_OPTIONS);
   const conflict = (options as ImportOptions).conflict ?? 'fail';
   if (conflict !== 'fail' && conflict !== 'skip') {
     throw new CairnError('INVALID_ARGUMENT', 'options.conflict must be "fail" or "skip"');

@@ -7,6 +7,7 @@ export {
   reportedCode,
   taskFailureCode,
 } from './errors.js';
+export { checkOptionNames, closest, optionNames } from './options.js';
 export type { CairnErrorOptions, ErrorCode } from './errors.js';
 export {
   AttemptSchema,
@@ -86,10 +87,11 @@ export type {
   RunBundle,
 } from './import.js';
 export { fromTagged, toTagged } from './json-tags.js';
-export { diagnose, runDetail } from './query.js';
+export { diagnose, refusedInputOf, runDetail } from './query.js';
 export type {
   DiagnoseOptions,
   Diagnosis,
+  RefusedInput,
   RunDetail,
   RunningTask,
   TaskGroup,

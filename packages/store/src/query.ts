@@ -1,6 +1,7 @@
 import { CairnError, reportedCode } from './errors.js';
 import type { SalvageReport } from './log-recovery.js';
 import { TERMINAL_STATUSES, type LogLine, type Run, type RunStatus, type Task } from './records.js';
+import { checkOptionNames, optionNames } from './options.js';
 import { Store, checkId, typeError } from './store.js';
 
 /**
@@ -58,7 +59,7 @@ export async function runDetail(
   runId: string,
   options: RunDetailOptions = {},
 ): Promise<RunDetail> {
-  checkQuery(store, runId, options);
+  checkQuery(store, runId, options, RUN_DETAIL_OPTIONS);
   if (options.logLimit !== undefined) checkWhole('options.logLimit', options.logLimit, 1);
   const run = await store.getRun(runId);
   if (!run) throw notFound(runId);
@@ -88,6 +89,40 @@ export async function runDetail(
   };
 }
 
+/**
+ * Input sent for a wait before the run reached it, that the wait's schema refused when it got
+ * there: kept on the wait's record (`meta.refusedInput`) while the wait waits on.
+ */
+export interface RefusedInput {
+  /** When the wait refused it (epoch ms). */
+  readonly at: number;
+  /** The schema's issues (zod issues: `path`, `message`, `code`, ...), at most 20. */
+  readonly issues: readonly unknown[];
+  /** The input; absent when it and the wait did not fit in one record. */
+  readonly data?: unknown;
+}
+
+/** The early input a wait refused, read from its record; null if there is none. */
+export function refusedInputOf(task: Task): RefusedInput | null {
+  const value = task.meta.refusedInput;
+  if (typeof value !== 'object' || value === null) return null;
+  const { at, issues } = value as { at?: unknown; issues?: unknown };
+  if (typeof at !== 'number' || !Array.isArray(issues)) return null;
+  return value as RefusedInput;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** One line about refused input: its first issue, and how many more there are. */
+function refusedSentence(taskId: string, refused: RefusedInput): string {
+  const [first] = refused.issues as { path?: unknown; message?: unknown }[];
+  const where =
+    Array.isArray(first?.path) && first.path.length > 0 ? `${first.path.join('.')}: ` : '';
+  const what = typeof first?.message === 'string' ? `${where}${first.message}` : 'refused';
+  const more = refused.issues.length > 1 ? `, and ${refused.issues.length - 1} more` : '';
+  return `input sent early for "${taskId}" was refused by its schema at ${iso(refused.at)} (${what}${more}); it waits for valid input`;
+}
+
 export interface WaitingInfo {
   readonly taskId: string;
   readonly since: number;
@@ -95,6 +130,8 @@ export interface WaitingInfo {
   readonly description: string | null;
   /** JSON schema of the expected input. */
   readonly schema: unknown;
+  /** Input sent before the run reached the wait, that its schema refused. */
+  readonly refusedInput: RefusedInput | null;
 }
 
 export interface TimerInfo {
@@ -147,8 +184,6 @@ export interface Diagnosis {
   readonly findings: string[];
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-
 function lastWrite(run: Run, tasks: readonly Task[]): number {
   let last = run.updatedAt;
   for (const t of tasks) {
@@ -176,7 +211,7 @@ export async function diagnose(
   runId: string,
   options: DiagnoseOptions = {},
 ): Promise<Diagnosis> {
-  checkQuery(store, runId, options);
+  checkQuery(store, runId, options, DIAGNOSE_OPTIONS);
   const versions: unknown = options.registeredVersions;
   if (
     versions !== undefined &&
@@ -206,6 +241,7 @@ export async function diagnose(
       timeoutAt: t.timeoutAt ?? null,
       description: typeof t.meta.description === 'string' ? t.meta.description : null,
       schema: t.schema,
+      refusedInput: refusedInputOf(t),
     }));
   const timers: TimerInfo[] = [];
   for (const t of tasks) {
@@ -263,6 +299,7 @@ export async function diagnose(
             : `; it times out at ${iso(w.timeoutAt)}`;
       }
       say(sentence);
+      if (w.refusedInput !== null) say(refusedSentence(w.taskId, w.refusedInput));
     }
     for (const t of timers.filter((x) => x.kind === 'sleep')) {
       say(
@@ -327,10 +364,23 @@ export async function diagnose(
   };
 }
 
-function checkQuery(store: unknown, runId: unknown, options: unknown): void {
+const RUN_DETAIL_OPTIONS = optionNames<RunDetailOptions>()({ logLimit: true });
+const DIAGNOSE_OPTIONS = optionNames<DiagnoseOptions>()({
+  registeredVersions: true,
+  maxRecoveries: true,
+  now: true,
+});
+
+function checkQuery(
+  store: unknown,
+  runId: unknown,
+  options: unknown,
+  known: ReadonlySet<string>,
+): void {
   if (!(store instanceof Store)) throw typeError('store must be a Store');
   checkId('runId', runId);
   if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
+  checkOptionNames('options', options, known);
 }
 
 function checkWhole(name: string, value: unknown, min: number): void {

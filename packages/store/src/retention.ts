@@ -1,4 +1,5 @@
 import { CairnError } from './errors.js';
+import { checkOptionNames, optionNames } from './options.js';
 import { orderKey } from './keys.js';
 import type { Run } from './records.js';
 import { MAX_LIMIT, typeError, type Store } from './store.js';
@@ -58,11 +59,21 @@ export interface PruneHooks {
   compact(): Promise<void>;
 }
 
+const PRUNE_OPTIONS = optionNames<PruneOptions>()({
+  olderThan: true,
+  keep: true,
+  statuses: true,
+  dryRun: true,
+  onProgress: true,
+  batchSize: true,
+});
+
 /** Prune options with their defaults, checked. */
 export type CheckedPruneOptions = Required<Omit<PruneOptions, 'onProgress'>> & PruneOptions;
 
 export function checkPruneOptions(options: unknown): CheckedPruneOptions {
   if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
+  checkOptionNames('options', options, PRUNE_OPTIONS);
   const o = options as PruneOptions;
   if (typeof o.olderThan !== 'number') throw typeError('options.olderThan must be a number');
   if (!Number.isFinite(o.olderThan)) {

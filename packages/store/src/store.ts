@@ -1,6 +1,7 @@
 import { assertSerializable } from './codec.js';
 import type { SalvageReport } from './log-recovery.js';
 import { CairnError } from './errors.js';
+import { checkOptionNames, optionNames } from './options.js';
 import {
   checkExportOptions,
   exportRuns,
@@ -309,6 +310,7 @@ export abstract class Store {
     if (typeof options !== 'object' || options === null) {
       throw typeError('options must be an object');
     }
+    checkOptionNames('options', options, CHECKPOINT_OPTIONS);
     if (options.durable !== undefined && typeof options.durable !== 'boolean') {
       throw typeError('options.durable must be a boolean');
     }
@@ -360,7 +362,7 @@ export abstract class Store {
    * all runs when a filter is given.
    */
   async listRuns(query: ListRunsQuery = {}): Promise<Page<Run>> {
-    const filter = checkFilter(query, 'query');
+    const filter = checkFilter(query, 'query', LIST_RUNS_QUERY);
     const limit = checkLimit(query.limit);
     const cursor = checkCursor(query.cursor);
     this.#assertOpen();
@@ -373,6 +375,7 @@ export abstract class Store {
    */
   async usage(query: UsageQuery): Promise<UsageRow[]> {
     if (typeof query !== 'object' || query === null) throw typeError('query must be an object');
+    checkOptionNames('query', query, USAGE_QUERY);
     if (typeof query.by !== 'string') throw typeError('query.by must be a string');
     if (!(USAGE_GROUPS as readonly string[]).includes(query.by)) {
       throw invalid(`query.by must be one of ${USAGE_GROUPS.join(', ')}`);
@@ -458,6 +461,7 @@ export abstract class Store {
   /** Tasks waiting for input, across runs (or in one run), oldest run first. */
   async listWaiting(query: ListWaitingQuery = {}): Promise<Page<Task>> {
     if (typeof query !== 'object' || query === null) throw typeError('query must be an object');
+    checkOptionNames('query', query, LIST_WAITING_QUERY);
     if (query.runId !== undefined) checkId('query.runId', query.runId);
     const limit = checkLimit(query.limit);
     const cursor = checkCursor(query.cursor);
@@ -534,6 +538,7 @@ export abstract class Store {
     checkId('runId', runId);
     if (typeof options !== 'object' || options === null)
       throw typeError('options must be an object');
+    checkOptionNames('options', options, READ_LOGS_OPTIONS);
     if (options.afterSeq !== undefined) {
       if (typeof options.afterSeq !== 'number')
         throw typeError('options.afterSeq must be a number');
@@ -692,8 +697,37 @@ function checkTime(name: string, value: unknown): asserts value is number {
 }
 
 /** Checks a run filter; returns only its filter fields. */
-export function checkFilter(filter: unknown, name: string): RunFilter {
+const RUN_FILTER = optionNames<RunFilter>()({
+  status: true,
+  workflow: true,
+  namespace: true,
+  since: true,
+  until: true,
+  tags: true,
+});
+const LIST_RUNS_QUERY: ReadonlySet<string> = new Set([...RUN_FILTER, 'limit', 'cursor']);
+const LIST_WAITING_QUERY = optionNames<ListWaitingQuery>()({
+  runId: true,
+  limit: true,
+  cursor: true,
+});
+const USAGE_QUERY = optionNames<UsageQuery>()({
+  by: true,
+  since: true,
+  until: true,
+  namespace: true,
+  workflow: true,
+});
+const CHECKPOINT_OPTIONS = optionNames<CheckpointOptions>()({ durable: true });
+const READ_LOGS_OPTIONS = new Set(['afterSeq', 'limit']);
+
+export function checkFilter(
+  filter: unknown,
+  name: string,
+  known: ReadonlySet<string> = RUN_FILTER,
+): RunFilter {
   if (typeof filter !== 'object' || filter === null) throw typeError(`${name} must be an object`);
+  checkOptionNames(name, filter, known);
   const f = filter as RunFilter;
   if (f.status !== undefined) {
     if (typeof f.status !== 'string') throw typeError(`${name}.status must be a string`);

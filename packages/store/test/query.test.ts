@@ -117,6 +117,29 @@ describe('diagnose', () => {
     ]);
   });
 
+  it('a wait that refused input sent early: when, why, and the input', async () => {
+    const run = makeRun({ id: 'w', status: 'paused', pausedTaskId: 'approve', createdAt: T });
+    const issue = { code: 'invalid_type', path: ['ok'], message: 'expected boolean' };
+    const refusedInput = { at: T + 5, issues: [issue, { path: [], message: 'more' }], data: 1 };
+    await put(run, [
+      makeWait(run, { taskId: 'approve', startedAt: T, timeoutAt: null, meta: { refusedInput } }),
+      makeWait(run, {
+        taskId: 'other',
+        seq: 1,
+        startedAt: T,
+        timeoutAt: null,
+        meta: { refusedInput: 'odd' },
+      }),
+    ]);
+    const d = await diagnose(store, 'w', { now: T + 10 });
+    expect(d.waiting.map((w) => w.refusedInput)).toEqual([refusedInput, null]);
+    expect(d.findings).toEqual([
+      `waits for input on "approve" since ${iso(T)}`,
+      `input sent early for "approve" was refused by its schema at ${iso(T + 5)} (ok: expected boolean, and 1 more); it waits for valid input`,
+      `waits for input on "other" since ${iso(T)}`,
+    ]);
+  });
+
   it('a paused run: its waits, a version not registered', async () => {
     const run = makeRun({ id: 'w', status: 'paused', version: '1', workflow: 'expense' });
     await put(run, [makeWait(run, { taskId: 'approve', startedAt: T, timeoutAt: T + 3_600_000 })]);

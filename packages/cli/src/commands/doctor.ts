@@ -1,8 +1,9 @@
 import type { Diagnosis } from '@cairn/store';
 import { intOption, parseCommand, usageError } from '../args.js';
 import { COMMON_HELP, printHelp, type Command } from '../command.js';
-import { formatAge, formatTime, paintStatus } from '../format.js';
+import { formatAge, formatTime, paintStatus, snippet } from '../format.js';
 import type { Output } from '../output.js';
+import { issueLines } from '../resume-data.js';
 import { describeSchema } from '../schema.js';
 import { withStore } from '../store.js';
 
@@ -18,7 +19,8 @@ export const doctor: Command = {
 
 Diagnoses a run from the store alone: what it waits for (input, a timer, a child run),
 steps that were in flight when its process stopped, an operator pause, input kept for
-waits it has not reached, recoveries, and whether the engine has its version.
+waits it has not reached, input sent early that a wait's schema refused, recoveries, and
+whether the engine has its version.
 
 Options:
   --versions <list>        versions of the run's workflow your engine registers
@@ -94,6 +96,12 @@ function print(out: Output, d: Diagnosis, now: number): void {
       out.line(
         `  ${c.yellow(w.taskId)}  expects { ${describeSchema(w.schema)} }${w.description ? c.dim(`  ${w.description}`) : ''}`,
       );
+      const refused = w.refusedInput;
+      if (refused) {
+        const data = 'data' in refused ? snippet(refused.data, 80) : c.dim('(too large to keep)');
+        out.line(`    ${c.red('refused early input')} ${data}  ${c.dim(formatTime(refused.at))}`);
+        for (const line of issueLines({ issues: refused.issues })) out.line(`  ${line}`);
+      }
     }
   }
   if (d.timers.length > 0) {

@@ -11,12 +11,13 @@ const OPTIONS = {
   data: { type: 'string' },
   'data-file': { type: 'string' },
   by: { type: 'string' },
+  keep: { type: 'boolean' },
 } as const;
 
 export const resume: Command = {
   name: 'resume',
   summary: 'answer a waiting task, or resume a whole run (every wait, or an operator pause)',
-  help: `Usage: cairn resume <runId> [--task <taskId>] [--data '{…}' | --data-file <file>]
+  help: `Usage: cairn resume <runId> [--task <taskId> [--keep]] [--data '{…}' | --data-file <file>]
 
 Resumes a paused run in the store, without an engine: the data is validated against the
 JSON schema the wait stored, and only valid data is checkpointed (invalid data: exit 1,
@@ -31,6 +32,9 @@ Options:
   --data <json>        the input, as JSON
   --data-file <file>   the input, from a JSON file (- reads stdin)
   --by <name>          who answered, recorded as the task's resumedBy (default: cli:<user>)
+  --keep               with --task: keep the input for a task the run has not reached, even
+                       though it is paused waiting on other tasks (refused otherwise: exit 1,
+                       NOT_WAITING, naming the tasks it waits on)
 
 ${COMMON_HELP}`,
 
@@ -44,12 +48,14 @@ ${COMMON_HELP}`,
     if (taskId !== undefined && data === undefined) {
       throw usageError('--task needs the input: --data or --data-file');
     }
+    const keep = values.keep === true;
+    if (keep && taskId === undefined) throw usageError('--keep goes with --task');
     const runId = positionals[0] ?? '';
     const outcome = await withStore(out, { path: values.store }, async (store) => {
       const { offlineResume, offlineResumeTask } = await import('@cairn/core');
       try {
         if (taskId !== undefined) {
-          const result = await offlineResumeTask(store, runId, taskId, data, { by });
+          const result = await offlineResumeTask(store, runId, taskId, data, { by, keep });
           return {
             run: result.run,
             resumed: result.status === 'resumed' ? [taskId] : [],
@@ -106,11 +112,23 @@ ${COMMON_HELP}`,
   },
 };
 
-/** Invalid input lists its issues under the message. */
+/**
+ * Invalid input lists its issues under the message; a task the run does not have, the task it
+ * probably meant and how to keep the input anyway.
+ */
 function explain(error: unknown): unknown {
-  if ((error as Partial<CairnError>).code === 'INVALID_RESUME_INPUT') {
-    const { message, details } = error as CairnError;
-    return new CliError(EXIT.failed, message, 'INVALID_RESUME_INPUT', details, issueLines(details));
+  const { code, message, details } = error as Partial<CairnError>;
+  if (code === 'INVALID_RESUME_INPUT') {
+    return new CliError(EXIT.failed, message!, code, details, issueLines(details));
+  }
+  if (code === 'NOT_WAITING' && Array.isArray(details?.waiting)) {
+    const more = [
+      ...(typeof details.suggestion === 'string'
+        ? [`Did you mean --task ${details.suggestion}?`]
+        : []),
+      'Add --keep to keep the input for a wait the run reaches later.',
+    ];
+    return new CliError(EXIT.failed, message!, code, details, more);
   }
   return error;
 }

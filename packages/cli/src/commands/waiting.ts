@@ -69,6 +69,7 @@ ${COMMON_HELP}`,
         formatAge(item.waitingSince, ctx.now).replace(' ago', ''),
         item.timeoutAt === null ? '-' : formatAge(item.timeoutAt, ctx.now),
         `{ ${describeSchema(item.schema)} }` +
+          (item.refusedInput ? c.red('  refused early input (cairn doctor)') : '') +
           (item.description ? c.dim(`  ${oneLine(item.description, 70)}`) : ''),
       ]),
     );
