@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { MemoryStore, diagnose, runDetail } from '@cairn/store';
+import { LevelStore, MemoryStore, diagnose, runDetail } from '@cairn/store';
 import {
   CairnError,
   ManualClock,
@@ -882,6 +882,18 @@ describe('unknown options', () => {
       () => store.checkpoint({}, { durabel: true } as never),
       'durabel',
       'durable',
+    ],
+    [
+      'new LevelStore()',
+      () => new LevelStore({ durabilty: 'strict' } as never),
+      'durabilty',
+      'durability',
+    ],
+    [
+      'new MemoryStore()',
+      () => new MemoryStore({ onLogDamag: 'salvage' } as never),
+      'onLogDamag',
+      'onLogDamage',
     ],
   ];
   it.each(cases)('%s refuses a misspelt option', async (_l, fn, option, suggestion) => {

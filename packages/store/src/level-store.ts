@@ -7,6 +7,7 @@ import { LevelBackedStore, type LevelBackedStoreOptions } from './level-backed-s
 import { LOG_FILE } from './log-file.js';
 import type { LevelDb } from './migrations.js';
 import { resolveStorePath } from './paths.js';
+import { checkOptionNames, optionNames } from './options.js';
 import type { StoreSupports } from './store.js';
 
 /** The two backends of `LevelBackedStore`: LevelDB on disk, and memory-level. */
@@ -18,6 +19,18 @@ export interface LevelStoreOptions extends LevelBackedStoreOptions {
    */
   readonly path?: string;
 }
+
+const BACKED_OPTIONS = {
+  durability: true,
+  maxRecordBytes: true,
+  onMigrationProgress: true,
+  migrationBatchSize: true,
+  migrations: true,
+  targetSchemaVersion: true,
+  onLogDamage: true,
+} as const;
+const LEVEL_STORE_OPTIONS = optionNames<LevelStoreOptions>()({ ...BACKED_OPTIONS, path: true });
+const MEMORY_STORE_OPTIONS = optionNames<MemoryStoreOptions>()({ ...BACKED_OPTIONS, db: true });
 
 /** The embedded default: LevelDB (classic-level) in a directory on disk. */
 export class LevelStore extends LevelBackedStore {
@@ -31,6 +44,7 @@ export class LevelStore extends LevelBackedStore {
 
   constructor(options: LevelStoreOptions = {}) {
     super(options);
+    checkOptionNames('new LevelStore()', options, LEVEL_STORE_OPTIONS);
     if (options.path !== undefined && typeof options.path !== 'string') {
       throw Object.assign(new TypeError('options.path must be a string'), {
         code: 'INVALID_ARGUMENT',
@@ -73,6 +87,7 @@ export class MemoryStore extends LevelBackedStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     super(options);
+    checkOptionNames('new MemoryStore()', options, MEMORY_STORE_OPTIONS);
     this.#memory =
       options.db ??
       new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' });
