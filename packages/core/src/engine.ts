@@ -299,7 +299,7 @@ export class Engine {
       if (options.id !== undefined) {
         const existing = await this.#store.getRun(id);
         if (existing) {
-          // Compared as stored: msgpack turns -0 into 0, renames `__proto__`, and so on.
+          // Compared as stored (the same value, but for an array made in another realm).
           if (
             existing.workflow === def.name &&
             isDeepStrictEqual(existing.input, roundTrip(parsed.data))

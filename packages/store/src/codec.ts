@@ -2,21 +2,27 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { CairnError } from './errors.js';
 import { displayKey } from './keys.js';
+import { isEnvelope, needsEnvelope, openEnvelope, sealEnvelope } from './lossless.js';
 
 /**
  * Values are msgpack, without msgpackr's shared record structures: every value decodes on
- * its own, so a damaged value never affects another. msgpackr renames a `__proto__` key on
- * decode, so stored data cannot reach object prototypes.
+ * its own, so a damaged value never affects another. A value plain msgpack would not give back
+ * exactly (a lone surrogate, a `__proto__` key, `-0`, ...) is written in an envelope
+ * (lossless.ts), which reads it back as it was.
  */
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
 export function encode(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return needsEnvelope(value) ? sealEnvelope(value) : packr.pack(value);
 }
 
 export function decodeRaw(key: string, bytes: Uint8Array): unknown {
+  // Read from a Buffer, so that bytes stored as bin come back as a Buffer.
+  const buffer = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
-    return packr.unpack(bytes);
+    return isEnvelope(buffer) ? openEnvelope(buffer) : packr.unpack(buffer);
   } catch (cause) {
     throw corrupt(key, 'cannot be decoded', cause);
   }
@@ -43,12 +49,11 @@ function corrupt(key: string, what: string, cause: unknown): CairnError {
 }
 
 /**
- * The value as the store reads it back (msgpack out and in): e.g. `-0` becomes `0`, a
- * `__proto__` key is renamed, a Uint8Array comes back as a Buffer. Compare a stored value
- * with this, not with what the caller passed.
+ * The value as the store reads it back (encoded and decoded): for a value `assertSerializable`
+ * accepts, a value deeply and strictly equal to it.
  */
 export function roundTrip(value: unknown): unknown {
-  return packr.unpack(packr.pack(value));
+  return decodeRaw('value', encode(value));
 }
 
 /** Arrays and objects nested deeper than this are refused (encoding them would overflow the stack). */

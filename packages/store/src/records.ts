@@ -8,6 +8,17 @@ export const IdSchema = z
   .regex(NAME_RE, 'must be 1-200 characters without control characters');
 const Millis = z.number().int().nonnegative();
 
+/**
+ * An object with `Object.prototype` or none, returned as it is: `z.record` would drop a
+ * `__proto__` key and give an object without a prototype one, so what was stored would not
+ * be what is read.
+ */
+const ObjectSchema = z.custom<Record<string, unknown>>((value) => {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}, 'must be an object');
+
 export const RUN_STATUSES = [
   'queued',
   'running',
@@ -48,7 +59,7 @@ export const ErrorInfoSchema = z.object({
   name: z.string().optional(),
   message: z.string(),
   stack: z.string().optional(),
-  details: z.record(z.string(), z.unknown()).optional(),
+  details: ObjectSchema.optional(),
 });
 export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
 
@@ -108,7 +119,7 @@ export const TaskSchema = z.object({
   group: z.string().nullable(),
   parentTaskId: IdSchema.nullable(),
   /** Free-form annotations: model, prompt/completion/total tokens, finish reason, ... */
-  meta: z.record(z.string(), z.unknown()),
+  meta: ObjectSchema,
   /** Waits: the JSON schema of the expected input. */
   schema: z.unknown().optional(),
   /** Waits: when the wait times out. */
