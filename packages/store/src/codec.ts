@@ -61,16 +61,27 @@ export const MAX_DEPTH = 1000;
 
 /**
  * Throws `NOT_SERIALIZABLE` naming the path of the first value that cannot be stored and
- * read back as the same data: functions, symbols, bigints, class instances, cycles, and
- * nesting deeper than `MAX_DEPTH`.
- * Allowed: null, undefined, booleans, finite and non-finite numbers, strings, Dates,
- * Uint8Arrays, arrays and plain objects.
+ * read back as the same data: functions, symbols, bigints, class instances (subclasses of
+ * Array, Date and Uint8Array too), arrays with properties besides their items (a RegExp
+ * match's `index`, `input`, `groups`), cycles, and nesting deeper than `MAX_DEPTH`.
+ * Allowed, and read back exactly: null, undefined, booleans, numbers (`-0` and `NaN` too),
+ * strings (lone surrogates too), Dates, Uint8Arrays and Buffers, arrays (holes too), and
+ * objects with `Object.prototype` or no prototype (any keys, `__proto__` too). What is stored
+ * is their data: symbol-keyed properties, and properties added to a Date or a Uint8Array, are
+ * not.
  */
 export function assertSerializable(value: unknown, path: string): void {
   // Nearly every value passes: checked first without building a path per value or keeping a
   // set of ancestors; only a value that fails is walked again to say where and why.
   if (!serializable(value, 0)) walk(value, path, new Set());
 }
+
+/** `Array.prototype`, or another realm's (an array made there comes back as an array here). */
+const isArrayPrototype = (proto: unknown): boolean =>
+  proto === Array.prototype || Array.isArray(proto);
+
+const isLeafPrototype = (proto: unknown): boolean =>
+  proto === Date.prototype || proto === Uint8Array.prototype || proto === Buffer.prototype;
 
 /**
  * Whether `walk` would accept `value`, whose `depth` ancestors are objects. A cycle never
@@ -81,19 +92,30 @@ function serializable(value: unknown, depth: number): boolean {
     const type = typeof value;
     return type === 'string' || type === 'number' || type === 'boolean' || type === 'undefined';
   }
-  if (value === null || value instanceof Date || value instanceof Uint8Array) return true;
-  if (depth >= MAX_DEPTH) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!serializable(value[i], depth + 1)) return false;
+  if (value === null) return true;
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    if (depth >= MAX_DEPTH) return false;
+    for (const k in value) {
+      if (
+        Object.hasOwn(value, k) &&
+        !serializable((value as Record<string, unknown>)[k], depth + 1)
+      )
+        return false;
+    }
     return true;
   }
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
-  for (const k in value) {
-    if (Object.hasOwn(value, k) && !serializable((value as Record<string, unknown>)[k], depth + 1))
-      return false;
+  if (!Array.isArray(value)) return isLeafPrototype(proto);
+  if (depth >= MAX_DEPTH || !isArrayPrototype(proto)) return false;
+  let holes = 0;
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (item === undefined) {
+      if (!(i in value)) holes++;
+    } else if (!serializable(item, depth + 1)) return false;
   }
-  return true;
+  // Its keys are its items' indexes, and nothing more.
+  return Object.keys(value).length === value.length - holes;
 }
 
 function walk(value: unknown, path: string, seen: Set<object>): void {
@@ -108,18 +130,28 @@ function walk(value: unknown, path: string, seen: Set<object>): void {
     default:
       throw notSerializable(path, `a ${typeof value}`);
   }
-  if (value === null || value instanceof Date || value instanceof Uint8Array) return;
+  if (value === null) return;
+  const proto: unknown = Object.getPrototypeOf(value);
+  const array = Array.isArray(value);
+  if (proto !== Object.prototype && proto !== null && !(array && isArrayPrototype(proto))) {
+    if (!array && isLeafPrototype(proto)) return;
+    const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+    throw notSerializable(path, `an instance of ${name}`);
+  }
   if (seen.has(value)) throw notSerializable(path, 'a circular reference');
   if (seen.size >= MAX_DEPTH) throw notSerializable(path, `nested deeper than ${MAX_DEPTH} levels`);
   seen.add(value);
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) walk(value[i], `${path}[${i}]`, seen);
-  } else {
-    const proto: unknown = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) {
-      const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
-      throw notSerializable(path, `an instance of ${name}`);
+  if (array) {
+    let holes = 0;
+    for (let i = 0; i < value.length; i++) {
+      if (i in value) walk(value[i], `${path}[${i}]`, seen);
+      else holes++;
     }
+    // Indexes come first among an array's keys: the first key past them is another property.
+    const extra = Object.keys(value)[value.length - holes];
+    if (extra !== undefined)
+      throw notSerializable(`${path}.${extra}`, 'a property of an array besides its items');
+  } else {
     for (const k of Object.keys(value))
       walk((value as Record<string, unknown>)[k], `${path}.${k}`, seen);
   }
