@@ -437,6 +437,15 @@ describe('ids and names', () => {
       }
     }
   });
+
+  it('an id, a name or a tag holding half of a surrogate pair is refused (a key is UTF-8)', async () => {
+    const cut = 'Thanks 👍'.slice(0, 8);
+    for (const [name, call] of Object.entries(CALLS)) {
+      if (['on and off', 'start by name'].includes(name)) continue;
+      const outcome = await fairCall(() => call(cut, cut, 1));
+      expect([name, outcome.ok ? 'accepted' : outcome.code]).toEqual([name, 'INVALID_ARGUMENT']);
+    }
+  });
 });
 
 // --- options objects ---------------------------------------------------------------------------
@@ -666,6 +675,18 @@ describe('the workflow context', () => {
     tags: fc.oneof(fc.array(fc.string({ maxLength: 5 }), { maxLength: 3 }), anyValue),
   });
   const name = fc.oneof(hostileId, fc.constantFrom('s', 'step#2', '$now', 'a'.repeat(101)));
+
+  it('a step, sleep, wait or child name holding half of a surrogate pair is refused', async () => {
+    const cut = 'Thanks 👍'.slice(0, 8);
+    const calls: Probe[] = [
+      (ctx) => ctx.step(cut, () => 1),
+      (ctx) => ctx.sleep(cut, '1s'),
+      (ctx) => ctx.waitForInput(cut, { schema: z.any() }),
+      (ctx) => ctx.child(cut, child, { n: 1 }),
+    ];
+    for (const probe of calls)
+      expect((await runProbe(probe)).output).toEqual({ code: 'INVALID_ARGUMENT' });
+  });
 
   it('step, sleep, waitForInput, child and log with any name and options', async () => {
     await fc.assert(

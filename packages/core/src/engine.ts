@@ -280,10 +280,10 @@ export class Engine {
       if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) {
         throw typeError('options.tags must be an array of strings');
       }
-      if (tags.length > 64 || (tags as string[]).some((t) => t.length > 200)) {
+      if (tags.length > 64 || (tags as string[]).some((t) => t.length > 200 || !t.isWellFormed())) {
         throw new CairnError(
           'INVALID_ARGUMENT',
-          'options.tags: at most 64 tags of at most 200 characters',
+          'options.tags: at most 64 tags of at most 200 characters, without half of a surrogate pair',
         );
       }
     }

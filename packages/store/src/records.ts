@@ -1,11 +1,18 @@
 import { z } from 'zod';
 
-/** Names and ids: 1–200 characters, no control characters (they separate key parts). */
+/**
+ * Names and ids: 1–200 characters, no control characters (they separate key parts), and no
+ * half of a surrogate pair (a key is UTF-8: it would come back as U+FFFD, another name).
+ */
 const NAME_RE = /^[^\x00-\x1f\x7f]{1,200}$/;
+
+/** Text a key can hold and give back as it was. */
+const wellFormed = (text: string): boolean => text.isWellFormed();
 
 export const IdSchema = z
   .string()
-  .regex(NAME_RE, 'must be 1-200 characters without control characters');
+  .regex(NAME_RE, 'must be 1-200 characters without control characters')
+  .refine(wellFormed, 'must not hold half of a surrogate pair');
 const Millis = z.number().int().nonnegative();
 
 /**
@@ -88,7 +95,9 @@ export const RunSchema = z.object({
   depth: z.number().int().nonnegative(),
   /** How many times recovery restarted this run after its process died. */
   recoveries: z.number().int().nonnegative(),
-  tags: z.array(z.string().max(200)).max(64),
+  tags: z
+    .array(z.string().max(200).refine(wellFormed, 'must not hold half of a surrogate pair'))
+    .max(64),
 });
 export type Run = z.infer<typeof RunSchema>;
 
