@@ -1,9 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { Packr } from 'msgpackr';
+import { afterEach, describe, expect, it } from 'vitest';
 import { decodeRaw, encode } from '../src/codec.js';
-import { CairnError, assertSerializable } from '../src/index.js';
+import { CairnError, LevelStore, MIGRATIONS, assertSerializable } from '../src/index.js';
+import { metaKey } from '../src/keys.js';
 import { exactValues, sameValue as same } from '../src/suite/exact-values.js';
+import { makeRun, makeTask } from '../src/suite/fixtures.js';
+import { changedEntries, dumpDb } from '../../../test/helpers/raw.js';
 
 /**
  * Whatever `assertSerializable` accepts comes back from the store exactly: the same
@@ -133,5 +140,58 @@ describe('what the store reads back', () => {
       expect(same(stored(value), value), inspect(value)).toBe(true);
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('values stored before the envelope', () => {
+  it('read as they always did', () => {
+    // How every value was written before format 5.
+    const before = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+    const old = (value: unknown): unknown => decodeRaw('x', before.pack(value));
+    expect(old(JSON.parse('{"__proto__":{"a":1},"b":2}'))).toEqual({ __proto_: { a: 1 }, b: 2 });
+    expect(Object.is(old(-0), 0)).toBe(true);
+    expect(old('ok \uD83D')).toBe('ok \uFFFD\uFFFD\uFFFD');
+    expect(Buffer.isBuffer(old(new Uint8Array([1])))).toBe(true);
+    for (const value of [{ a: [1, 'x', null, undefined] }, new Date(5), 'text', 7, -3.5])
+      expect(same(old(value), value)).toBe(true);
+  });
+});
+
+describe('format 5', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a format-4 store is restamped and nothing else changes; Cairn reading format 4 refuses it', async () => {
+    const path = mkdtempSync(join(tmpdir(), 'cairn-format5-'));
+    dirs.push(path);
+    const format4 = {
+      path,
+      targetSchemaVersion: 4,
+      migrations: MIGRATIONS.filter((m) => m.to <= 4),
+    };
+    const store = new LevelStore(format4);
+    await store.open();
+    const run = makeRun();
+    const task = makeTask(run, { taskId: 'a' });
+    await store.checkpoint({ runs: [run], tasks: [task] });
+    await store.close();
+    const before = await dumpDb(path);
+    let current = new LevelStore({ path });
+    await current.open();
+    expect(current.schemaVersion).toBe(5);
+    expect(await current.getTask(run.id, 'a')).toEqual(task);
+    await current.close();
+    expect(changedEntries(before, await dumpDb(path))).toEqual([
+      [metaKey('schemaVersion'), Buffer.from(encode(5)).toString('hex')],
+    ]);
+    // From now on a value plain msgpack would change is written in its envelope.
+    current = new LevelStore({ path });
+    await current.open();
+    await current.checkpoint({ tasks: [{ ...task, output: 'Thanks 👍'.slice(0, 8) }] });
+    expect((await current.getTask(run.id, 'a'))?.output).toBe('Thanks \uD83D');
+    await current.close();
+    await expect(new LevelStore(format4).open()).rejects.toMatchObject({ code: 'STORE_TOO_NEW' });
   });
 });

@@ -292,7 +292,11 @@ describe('format 4', () => {
     await store.checkpoint({ runs: [run], tasks: [makeTask(run, { taskId: 'a' })] });
     await store.close();
     const before = await dumpDb(path);
-    const current = new LevelStore({ path });
+    const current = new LevelStore({
+      path,
+      targetSchemaVersion: 4,
+      migrations: MIGRATIONS.filter((m) => m.to <= 4),
+    });
     await current.open();
     expect(current.schemaVersion).toBe(4);
     expect(await current.getRun(run.id)).toEqual(roundTrip(run));
