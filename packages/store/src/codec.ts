@@ -6,11 +6,18 @@ import { isEnvelope, needsEnvelope, openEnvelope, sealEnvelope } from './lossles
 
 /**
  * Values are msgpack, without msgpackr's shared record structures: every value decodes on
- * its own, so a damaged value never affects another. A value plain msgpack would not give back
- * exactly (a lone surrogate, a `__proto__` key, `-0`, ...) is written in an envelope
- * (lossless.ts), which reads it back as it was.
+ * its own, so a damaged value never affects another. A Uint8Array is written with msgpackr's
+ * typed-array extension (`moreTypes`), so that it comes back as a Uint8Array and a Buffer (bin)
+ * as a Buffer. A value msgpack alone would not give back exactly (a lone surrogate, a
+ * `__proto__` key, `-0`, ...) is written in an envelope (lossless.ts), which reads it back as it
+ * was.
  */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsType: 'number',
+  moreTypes: true,
+});
 
 export function encode(value: unknown): Uint8Array {
   return needsEnvelope(value) ? sealEnvelope(value) : packr.pack(value);

@@ -6,9 +6,8 @@ import { Packr, Unpackr } from 'msgpackr';
  * The codec's msgpack changes a few values on the way through: a string holding half of a
  * surrogate pair (text cut in the middle of an emoji) comes back with U+FFFD in its place, a
  * `__proto__` key comes back renamed `__proto_`, `-0` as `0`, a hole in an array as
- * `undefined`, a Uint8Array as a Buffer, an object without a prototype with one; an object of
- * more than 65,535 keys, or one with keys of its own named `constructor` and `toJSON`, cannot
- * be written at all. A value holding any of these is written whole in an envelope: a msgpack
+ * `undefined`, an object without a prototype with one; an object of more than 65,535 keys, or
+ * one with keys of its own named `constructor` and `toJSON`, cannot be written at all. A value holding any of these is written whole in an envelope: a msgpack
  * extension of type 0x43 around its wire form, in which objects are maps (read back as Maps,
  * so that no key is renamed and none can reach a prototype) and the rest is tagged. A tag is
  * a map of one entry whose key is a number (an object's keys are strings, so no object reads
@@ -19,10 +18,10 @@ import { Packr, Unpackr } from 'msgpackr';
  *   3  an array with holes                [length, index, item, index, item, ...]
  *   4  an object without a prototype      its map
  *
- * A key that is not a well-formed string is tagged as such a string. Uint8Arrays are written
- * with msgpackr's typed-array extension, Buffers as bin (read back as Buffers), Dates as msgpack
- * timestamps. Every other value is written as before, so that only a value that needs the
- * envelope pays for it, and what stores hold from before reads as it always did.
+ * A key that is not a well-formed string is tagged as such a string. Uint8Arrays, Buffers and
+ * Dates are written as the codec writes them. Every other value is written without an
+ * envelope, so that only a value that needs one pays for it, and what stores hold from before
+ * reads as it always did.
  */
 
 /** The extension type of the envelope (msgpackr is never asked to read it: `openEnvelope` is). */
@@ -44,34 +43,41 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsTy
  * looks, and stops at the first thing it finds.
  */
 export function needsEnvelope(value: unknown): boolean {
-  switch (typeof value) {
-    case 'string':
-      return !value.isWellFormed();
-    case 'number':
-      return value === 0 && 1 / value < 0;
-    case 'object':
-      return value !== null && objectNeedsEnvelope(value);
-    default:
-      return false;
-  }
+  return typeof value === 'object' ? value !== null && objectNeedsEnvelope(value) : changes(value);
 }
 
+/** Whether msgpack changes this string, number, boolean or undefined (not a hole). */
+const changes = (value: unknown): boolean =>
+  typeof value === 'string' ? !value.isWellFormed() : value === 0 && 1 / value < 0;
+
 function objectNeedsEnvelope(value: object): boolean {
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      if (item === undefined ? !(i in value) : needsEnvelope(item)) return true;
-    }
-    return false;
+  // No prototype, or a `constructor` key of its own, and msgpackr would look for a toJSON method.
+  if ((value as { constructor?: unknown }).constructor === Object)
+    return entriesNeedEnvelope(value);
+  if (Array.isArray(value)) return itemsNeedEnvelope(value);
+  return !(value instanceof Uint8Array || value instanceof Date);
+}
+
+function itemsNeedEnvelope(array: unknown[]): boolean {
+  for (let i = 0; i < array.length; i++) {
+    const item: unknown = array[i];
+    if (typeof item === 'object') {
+      if (item !== null && objectNeedsEnvelope(item)) return true;
+    } else if (item === undefined) {
+      if (!(i in array)) return true;
+    } else if (changes(item)) return true;
   }
-  if (value instanceof Uint8Array) return Object.getPrototypeOf(value) !== Buffer.prototype;
-  if (value instanceof Date) return false;
-  // No prototype, or a `constructor` key of its own: msgpackr would look for a toJSON method.
-  if ((value as { constructor?: unknown }).constructor !== Object) return true;
+  return false;
+}
+
+function entriesNeedEnvelope(object: object): boolean {
   let keys = 0;
-  for (const k in value) {
+  for (const k in object) {
     if (k === '__proto__' || !k.isWellFormed()) return true;
-    if (needsEnvelope((value as Record<string, unknown>)[k])) return true;
+    const item: unknown = (object as Record<string, unknown>)[k];
+    if (typeof item === 'object') {
+      if (item !== null && objectNeedsEnvelope(item)) return true;
+    } else if (changes(item)) return true;
     keys++;
   }
   return keys > MAX_PLAIN_KEYS;
