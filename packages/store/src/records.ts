@@ -2,17 +2,21 @@ import { z } from 'zod';
 
 /**
  * Names and ids: 1–200 characters, no control characters (they separate key parts), and no
- * half of a surrogate pair (a key is UTF-8: it would come back as U+FFFD, another name).
+ * half of a surrogate pair (a key is UTF-8: it would come back as U+FFFD, another name). With
+ * the `u` flag a pair is one code point, and only a half on its own is in U+D800–U+DFFF.
  */
-const NAME_RE = /^[^\x00-\x1f\x7f]{1,200}$/;
+const NAME_RE = /^[^\x00-\x1f\x7f\uD800-\uDFFF]+$/u;
 
-/** Text a key can hold and give back as it was. */
-const wellFormed = (text: string): boolean => text.isWellFormed();
+/** Text without half of a surrogate pair (empty too). */
+const WELL_FORMED = /^[^\uD800-\uDFFF]*$/u;
 
 export const IdSchema = z
   .string()
-  .regex(NAME_RE, 'must be 1-200 characters without control characters')
-  .refine(wellFormed, 'must not hold half of a surrogate pair');
+  .max(200)
+  .regex(
+    NAME_RE,
+    'must be 1-200 characters without control characters or half of a surrogate pair',
+  );
 const Millis = z.number().int().nonnegative();
 
 /**
@@ -96,7 +100,7 @@ export const RunSchema = z.object({
   /** How many times recovery restarted this run after its process died. */
   recoveries: z.number().int().nonnegative(),
   tags: z
-    .array(z.string().max(200).refine(wellFormed, 'must not hold half of a surrogate pair'))
+    .array(z.string().max(200).regex(WELL_FORMED, 'must not hold half of a surrogate pair'))
     .max(64),
 });
 export type Run = z.infer<typeof RunSchema>;
