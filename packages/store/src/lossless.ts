@@ -7,11 +7,11 @@ import { Packr, Unpackr } from 'msgpackr';
  * surrogate pair (text cut in the middle of an emoji) comes back with U+FFFD in its place, a
  * `__proto__` key comes back renamed `__proto_`, `-0` as `0`, a hole in an array as
  * `undefined`, an object without a prototype with one; an object of more than 65,535 keys, or
- * one with keys of its own named `constructor` and `toJSON`, cannot be written at all. A value holding any of these is written whole in an envelope: a msgpack
- * extension of type 0x43 around its wire form, in which objects are maps (read back as Maps,
- * so that no key is renamed and none can reach a prototype) and the rest is tagged. A tag is
- * a map of one entry whose key is a number (an object's keys are strings, so no object reads
- * as a tag):
+ * one with keys of its own named `constructor` and `toJSON`, cannot be written at all. A value
+ * holding any of these is written whole in an envelope: a msgpack extension of type 0x43
+ * around its wire form, in which objects are maps (read back as Maps, so that no key is
+ * renamed and none can reach a prototype) and the rest is tagged. A tag is a map of one entry
+ * whose key is a number (an object's keys are strings, so no object reads as a tag):
  *
  *   1  a string that is not well-formed   [its well-formed runs, each lone surrogate as its code unit]
  *   2  -0                                 0
@@ -51,10 +51,11 @@ const changes = (value: unknown): boolean =>
   typeof value === 'string' ? !value.isWellFormed() : value === 0 && 1 / value < 0;
 
 function objectNeedsEnvelope(value: object): boolean {
-  // No prototype, or a `constructor` key of its own, and msgpackr would look for a toJSON method.
   if ((value as { constructor?: unknown }).constructor === Object)
     return entriesNeedEnvelope(value);
   if (Array.isArray(value)) return itemsNeedEnvelope(value);
+  // An object without a prototype, or with a `constructor` key of its own: msgpackr would
+  // look for a toJSON method in it.
   return !(value instanceof Uint8Array || value instanceof Date);
 }
 
