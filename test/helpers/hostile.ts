@@ -190,7 +190,8 @@ export const anyValue: fc.Arbitrary<unknown> = fc.oneof(
 
 /**
  * Ids and names: valid-looking ones, empty, 10,000 characters, control characters (the key
- * separator among them), separators people type, and values that are not strings.
+ * separator among them), separators people type, half of a surrogate pair, and values that
+ * are not strings.
  */
 export const hostileId: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 3, arbitrary: fc.string({ minLength: 1, maxLength: 30 }) },
@@ -205,7 +206,14 @@ export const hostileId: fc.Arbitrary<unknown> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.constantFrom('', 'x'.repeat(200), 'x'.repeat(201), 'x'.repeat(10_000), '$now'),
+    arbitrary: fc.constantFrom(
+      '',
+      'x'.repeat(200),
+      'x'.repeat(201),
+      'x'.repeat(10_000),
+      '$now',
+      'cut \uD83D',
+    ),
   },
   { weight: 1, arbitrary: fc.uuid() },
   { weight: 1, arbitrary: fc.oneof(fc.integer(), fc.constant(null), fc.constant(undefined)) },

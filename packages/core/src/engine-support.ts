@@ -10,7 +10,7 @@ export function checkId(name: string, value: unknown): asserts value is string {
   if (!IdSchema.safeParse(value).success) {
     throw new CairnError(
       'INVALID_ARGUMENT',
-      `${name} must be 1-200 characters without control characters`,
+      `${name} must be 1-200 characters without control characters or half of a surrogate pair`,
     );
   }
 }

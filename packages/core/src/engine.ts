@@ -295,10 +295,10 @@ export class Engine {
       if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) {
         throw typeError('options.tags must be an array of strings');
       }
-      if (tags.length > 64 || (tags as string[]).some((t) => t.length > 200)) {
+      if (tags.length > 64 || (tags as string[]).some((t) => t.length > 200 || !t.isWellFormed())) {
         throw new CairnError(
           'INVALID_ARGUMENT',
-          'options.tags: at most 64 tags of at most 200 characters',
+          'options.tags: at most 64 tags of at most 200 characters, without half of a surrogate pair',
         );
       }
     }
@@ -314,7 +314,7 @@ export class Engine {
       if (options.id !== undefined) {
         const existing = await this.#store.getRun(id);
         if (existing) {
-          // Compared as stored: msgpack turns -0 into 0, renames `__proto__`, and so on.
+          // Compared as stored (the same value, but for an array made in another realm).
           if (
             existing.workflow === def.name &&
             isDeepStrictEqual(existing.input, roundTrip(parsed.data))

@@ -49,10 +49,11 @@ export function typeError(message: string): TypeError {
 
 export function checkName(what: string, name: unknown): string {
   if (typeof name !== 'string') throw typeError(`${what} id must be a string`);
-  if (!NAME_RE.test(name)) {
+  // A name is part of a key, which is UTF-8: half of a surrogate pair would come back as U+FFFD.
+  if (!NAME_RE.test(name) || !name.isWellFormed()) {
     throw new CairnError(
       'INVALID_ARGUMENT',
-      `${what} id "${name}" must be 1-100 characters, not start with "$", and contain no "#" or control characters`,
+      `${what} id "${name}" must be 1-100 characters, not start with "$", and contain no "#", control characters or half of a surrogate pair`,
     );
   }
   return name;

@@ -59,7 +59,7 @@ export function workflow<S extends z.ZodType, O>(
   if (!IdSchema.safeParse(name).success) {
     throw new CairnError(
       'INVALID_ARGUMENT',
-      'workflow name must be 1-200 characters without control characters',
+      'workflow name must be 1-200 characters without control characters or half of a surrogate pair',
     );
   }
   if (typeof options !== 'object' || options === null)
@@ -75,7 +75,7 @@ export function workflow<S extends z.ZodType, O>(
   if (!IdSchema.safeParse(version).success) {
     throw new CairnError(
       'INVALID_ARGUMENT',
-      'version must be 1-200 characters without control characters',
+      'version must be 1-200 characters without control characters or half of a surrogate pair',
     );
   }
   for (const k of ['maxRecoveries', 'concurrency'] as const) {

@@ -2,21 +2,34 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { CairnError } from './errors.js';
 import { displayKey } from './keys.js';
+import { isEnvelope, needsEnvelope, openEnvelope, sealEnvelope } from './lossless.js';
 
 /**
  * Values are msgpack, without msgpackr's shared record structures: every value decodes on
- * its own, so a damaged value never affects another. msgpackr renames a `__proto__` key on
- * decode, so stored data cannot reach object prototypes.
+ * its own, so a damaged value never affects another. A Uint8Array is written with msgpackr's
+ * typed-array extension (`moreTypes`), so that it comes back as a Uint8Array and a Buffer (bin)
+ * as a Buffer. A value msgpack alone would not give back exactly (a lone surrogate, a
+ * `__proto__` key, `-0`, ...) is written in an envelope (lossless.ts), which reads it back as it
+ * was.
  */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsType: 'number',
+  moreTypes: true,
+});
 
 export function encode(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return needsEnvelope(value) ? sealEnvelope(value) : packr.pack(value);
 }
 
 export function decodeRaw(key: string, bytes: Uint8Array): unknown {
+  // Read from a Buffer, so that bytes stored as bin come back as a Buffer.
+  const buffer = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
-    return packr.unpack(bytes);
+    return isEnvelope(buffer) ? openEnvelope(buffer) : packr.unpack(buffer);
   } catch (cause) {
     throw corrupt(key, 'cannot be decoded', cause);
   }
@@ -43,12 +56,11 @@ function corrupt(key: string, what: string, cause: unknown): CairnError {
 }
 
 /**
- * The value as the store reads it back (msgpack out and in): e.g. `-0` becomes `0`, a
- * `__proto__` key is renamed, a Uint8Array comes back as a Buffer. Compare a stored value
- * with this, not with what the caller passed.
+ * The value as the store reads it back (encoded and decoded): for a value `assertSerializable`
+ * accepts, a value deeply and strictly equal to it.
  */
 export function roundTrip(value: unknown): unknown {
-  return packr.unpack(packr.pack(value));
+  return decodeRaw('value', encode(value));
 }
 
 /** Arrays and objects nested deeper than this are refused (encoding them would overflow the stack). */
@@ -56,16 +68,27 @@ export const MAX_DEPTH = 1000;
 
 /**
  * Throws `NOT_SERIALIZABLE` naming the path of the first value that cannot be stored and
- * read back as the same data: functions, symbols, bigints, class instances, cycles, and
- * nesting deeper than `MAX_DEPTH`.
- * Allowed: null, undefined, booleans, finite and non-finite numbers, strings, Dates,
- * Uint8Arrays, arrays and plain objects.
+ * read back as the same data: functions, symbols, bigints, class instances (subclasses of
+ * Array, Date and Uint8Array too), arrays with properties besides their items (a RegExp
+ * match's `index`, `input`, `groups`), cycles, and nesting deeper than `MAX_DEPTH`.
+ * Allowed, and read back exactly: null, undefined, booleans, numbers (`-0` and `NaN` too),
+ * strings (lone surrogates too), Dates, Uint8Arrays and Buffers, arrays (holes too), and
+ * objects with `Object.prototype` or no prototype (any keys, `__proto__` too). What is stored
+ * is their data: symbol-keyed properties, and properties added to a Date or a Uint8Array, are
+ * not.
  */
 export function assertSerializable(value: unknown, path: string): void {
   // Nearly every value passes: checked first without building a path per value or keeping a
   // set of ancestors; only a value that fails is walked again to say where and why.
   if (!serializable(value, 0)) walk(value, path, new Set());
 }
+
+/** `Array.prototype`, or another realm's (an array made there comes back as an array here). */
+const isArrayPrototype = (proto: unknown): boolean =>
+  proto === Array.prototype || Array.isArray(proto);
+
+const isLeafPrototype = (proto: unknown): boolean =>
+  proto === Date.prototype || proto === Uint8Array.prototype || proto === Buffer.prototype;
 
 /**
  * Whether `walk` would accept `value`, whose `depth` ancestors are objects. A cycle never
@@ -76,19 +99,30 @@ function serializable(value: unknown, depth: number): boolean {
     const type = typeof value;
     return type === 'string' || type === 'number' || type === 'boolean' || type === 'undefined';
   }
-  if (value === null || value instanceof Date || value instanceof Uint8Array) return true;
-  if (depth >= MAX_DEPTH) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!serializable(value[i], depth + 1)) return false;
+  if (value === null) return true;
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    if (depth >= MAX_DEPTH) return false;
+    for (const k in value) {
+      if (
+        Object.hasOwn(value, k) &&
+        !serializable((value as Record<string, unknown>)[k], depth + 1)
+      )
+        return false;
+    }
     return true;
   }
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
-  for (const k in value) {
-    if (Object.hasOwn(value, k) && !serializable((value as Record<string, unknown>)[k], depth + 1))
-      return false;
+  if (!Array.isArray(value)) return isLeafPrototype(proto);
+  if (depth >= MAX_DEPTH || !isArrayPrototype(proto)) return false;
+  let holes = 0;
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (item === undefined) {
+      if (!(i in value)) holes++;
+    } else if (!serializable(item, depth + 1)) return false;
   }
-  return true;
+  // Its keys are its items' indexes, and nothing more.
+  return Object.keys(value).length === value.length - holes;
 }
 
 function walk(value: unknown, path: string, seen: Set<object>): void {
@@ -103,18 +137,28 @@ function walk(value: unknown, path: string, seen: Set<object>): void {
     default:
       throw notSerializable(path, `a ${typeof value}`);
   }
-  if (value === null || value instanceof Date || value instanceof Uint8Array) return;
+  if (value === null) return;
+  const proto: unknown = Object.getPrototypeOf(value);
+  const array = Array.isArray(value);
+  if (proto !== Object.prototype && proto !== null && !(array && isArrayPrototype(proto))) {
+    if (!array && isLeafPrototype(proto)) return;
+    const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+    throw notSerializable(path, `an instance of ${name}`);
+  }
   if (seen.has(value)) throw notSerializable(path, 'a circular reference');
   if (seen.size >= MAX_DEPTH) throw notSerializable(path, `nested deeper than ${MAX_DEPTH} levels`);
   seen.add(value);
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) walk(value[i], `${path}[${i}]`, seen);
-  } else {
-    const proto: unknown = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) {
-      const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
-      throw notSerializable(path, `an instance of ${name}`);
+  if (array) {
+    let holes = 0;
+    for (let i = 0; i < value.length; i++) {
+      if (i in value) walk(value[i], `${path}[${i}]`, seen);
+      else holes++;
     }
+    // Indexes come first among an array's keys: the first key past them is another property.
+    const extra = Object.keys(value)[value.length - holes];
+    if (extra !== undefined)
+      throw notSerializable(`${path}.${extra}`, 'a property of an array besides its items');
+  } else {
     for (const k of Object.keys(value))
       walk((value as Record<string, unknown>)[k], `${path}.${k}`, seen);
   }

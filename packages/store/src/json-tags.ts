@@ -4,12 +4,17 @@
  *
  *   Date                       {"$cairn":"date","v":<ms, itself encoded: NaN for an invalid date>}
  *   Uint8Array                 {"$cairn":"bytes","v":"<base64>"}
+ *   Buffer                     {"$cairn":"buffer","v":"<base64>"}
  *   undefined                  {"$cairn":"undefined"}
+ *   a hole in an array         {"$cairn":"hole"}
  *   -0, NaN, ±Infinity         {"$cairn":"number","v":"-0" | "NaN" | "Infinity" | "-Infinity"}
  *   an object with a `$cairn`  {"$cairn":"object","v":{...its entries, encoded}}
  *   key of its own
+ *   an object without a        {"$cairn":"bare","v":{...its entries, encoded}}
+ *   prototype
  *
- * Everything else is plain JSON.
+ * Everything else is plain JSON (a lone surrogate is written as a `\u` escape, which
+ * `JSON.parse` reads back as it was).
  */
 
 const TAG = '$cairn';
@@ -37,25 +42,43 @@ export function toTagged(value: unknown): Json {
   if (value instanceof Date) return { [TAG]: 'date', v: toTagged(value.getTime()) };
   if (value instanceof Uint8Array) {
     return {
-      [TAG]: 'bytes',
+      [TAG]: Buffer.isBuffer(value) ? 'buffer' : 'bytes',
       v: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'),
     };
   }
   if (Array.isArray(value)) {
-    // Array.from, not map: a hole is exported as undefined, as msgpack stores it.
-    return Array.from(value as unknown[], (item) => toTagged(item));
+    const items: Json[] = [];
+    for (let i = 0; i < value.length; i++)
+      items.push(i in value ? toTagged(value[i]) : { [TAG]: 'hole' });
+    return items;
   }
   const out: { [key: string]: Json } = {};
   for (const k of Object.keys(value)) {
     define(out, k, toTagged((value as Record<string, unknown>)[k]));
   }
+  if (Object.getPrototypeOf(value) === null) return { [TAG]: 'bare', v: out };
   return Object.hasOwn(value, TAG) ? { [TAG]: 'object', v: out } : out;
 }
+
+/** The tag of a tagged value, else undefined. */
+const tagOf = (value: unknown): unknown =>
+  typeof value === 'object' && value !== null && Object.hasOwn(value, TAG)
+    ? (value as Record<string, unknown>)[TAG]
+    : undefined;
 
 /** Decodes tags. Throws a `TypeError` naming the path of a malformed tag. */
 export function fromTagged(value: unknown, path = '$'): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return value.map((item, i) => fromTagged(item, `${path}[${i}]`));
+  if (Array.isArray(value)) {
+    const items = new Array<unknown>(value.length);
+    value.forEach((item: unknown, i) => {
+      const at = `${path}[${i}]`;
+      if (tagOf(item) !== 'hole') items[i] = fromTagged(item, at);
+      else if (Object.keys(item as object).length !== 1)
+        throw new TypeError(`${at}: a hole tag has no other keys`);
+    });
+    return items;
+  }
   const obj = value as Record<string, unknown>;
   if (!Object.hasOwn(obj, TAG)) {
     const out: Record<string, unknown> = {};
@@ -87,13 +110,19 @@ export function fromTagged(value: unknown, path = '$'): unknown {
       return new Date(ms);
     }
     case 'bytes':
+    case 'buffer': {
       if (keys !== 2 || typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v))
-        throw bad('a bytes tag holds base64');
-      return new Uint8Array(Buffer.from(v, 'base64'));
-    case 'object': {
+        throw bad(`a ${tag} tag holds base64`);
+      const bytes = Buffer.from(v, 'base64');
+      return tag === 'buffer' ? bytes : new Uint8Array(bytes);
+    }
+    case 'hole':
+      throw bad('a hole tag stands only in an array');
+    case 'object':
+    case 'bare': {
       if (keys !== 2 || typeof v !== 'object' || v === null || Array.isArray(v))
-        throw bad('an object tag holds an object');
-      const out: Record<string, unknown> = {};
+        throw bad(`${tag === 'bare' ? 'a bare' : 'an object'} tag holds an object`);
+      const out = (tag === 'bare' ? Object.create(null) : {}) as Record<string, unknown>;
       for (const k of Object.keys(v)) {
         define(out, k, fromTagged((v as Record<string, unknown>)[k], `${path}.${k}`));
       }

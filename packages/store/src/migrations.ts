@@ -136,14 +136,18 @@ const v3ToV4: Migration = {
 /**
  * Format 5 moves the store's log to `CAIRN-WAL` (log-file.ts), whose records say what their
  * writer knew to be synced, and LevelDB records its position in that log with every batch
- * (log-recovery.ts). Opening a format-4 store applies its `CAIRN-LOG` first and removes it;
- * no record changes. The stamp makes a version of Cairn that knows only `CAIRN-LOG` refuse the
- * store (`STORE_TOO_NEW`) instead of missing the batches only `CAIRN-WAL` has.
+ * (log-recovery.ts); opening a format-4 store applies its `CAIRN-LOG` first and removes it. It
+ * also writes a value that plain msgpack would not give back exactly (a lone surrogate, a
+ * `__proto__` key, -0, ...) in an envelope (lossless.ts). No record changes: records written
+ * before read as they always did. The stamp makes a version of Cairn that knows neither refuse
+ * the store (`STORE_TOO_NEW`) instead of missing the batches only `CAIRN-WAL` has, or reporting
+ * such records as damaged.
  */
 const v4ToV5: Migration = {
   from: 4,
   to: 5,
-  description: "the store's log moves to CAIRN-WAL (no record changes)",
+  description:
+    "the store's log moves to CAIRN-WAL; values msgpack alone would change go in an envelope (no record changes)",
   async run() {},
 };
 

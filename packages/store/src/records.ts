@@ -1,12 +1,34 @@
 import { z } from 'zod';
 
-/** Names and ids: 1–200 characters, no control characters (they separate key parts). */
-const NAME_RE = /^[^\x00-\x1f\x7f]{1,200}$/;
+/**
+ * Names and ids: 1–200 characters, no control characters (they separate key parts), and no
+ * half of a surrogate pair (a key is UTF-8: it would come back as U+FFFD, another name). With
+ * the `u` flag a pair is one code point, and only a half on its own is in U+D800–U+DFFF.
+ */
+const NAME_RE = /^[^\x00-\x1f\x7f\uD800-\uDFFF]+$/u;
+
+/** Text without half of a surrogate pair (empty too). */
+const WELL_FORMED = /^[^\uD800-\uDFFF]*$/u;
 
 export const IdSchema = z
   .string()
-  .regex(NAME_RE, 'must be 1-200 characters without control characters');
+  .max(200)
+  .regex(
+    NAME_RE,
+    'must be 1-200 characters without control characters or half of a surrogate pair',
+  );
 const Millis = z.number().int().nonnegative();
+
+/**
+ * An object with `Object.prototype` or none, returned as it is: `z.record` would drop a
+ * `__proto__` key and give an object without a prototype one, so what was stored would not
+ * be what is read.
+ */
+const ObjectSchema = z.custom<Record<string, unknown>>((value) => {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}, 'must be an object');
 
 export const RUN_STATUSES = [
   'queued',
@@ -48,7 +70,7 @@ export const ErrorInfoSchema = z.object({
   name: z.string().optional(),
   message: z.string(),
   stack: z.string().optional(),
-  details: z.record(z.string(), z.unknown()).optional(),
+  details: ObjectSchema.optional(),
 });
 export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
 
@@ -77,7 +99,9 @@ export const RunSchema = z.object({
   depth: z.number().int().nonnegative(),
   /** How many times recovery restarted this run after its process died. */
   recoveries: z.number().int().nonnegative(),
-  tags: z.array(z.string().max(200)).max(64),
+  tags: z
+    .array(z.string().max(200).regex(WELL_FORMED, 'must not hold half of a surrogate pair'))
+    .max(64),
 });
 export type Run = z.infer<typeof RunSchema>;
 
@@ -108,7 +132,7 @@ export const TaskSchema = z.object({
   group: z.string().nullable(),
   parentTaskId: IdSchema.nullable(),
   /** Free-form annotations: model, prompt/completion/total tokens, finish reason, ... */
-  meta: z.record(z.string(), z.unknown()),
+  meta: ObjectSchema,
   /** Waits: the JSON schema of the expected input. */
   schema: z.unknown().optional(),
   /** Waits: when the wait times out. */

@@ -676,7 +676,9 @@ export function invalid(message: string, cause?: { issues?: unknown }): CairnErr
 export function checkId(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string') throw typeError(`${name} must be a string`);
   if (!IdSchema.safeParse(value).success) {
-    throw invalid(`${name} must be 1-200 characters without control characters`);
+    throw invalid(
+      `${name} must be 1-200 characters without control characters or half of a surrogate pair`,
+    );
   }
 }
 

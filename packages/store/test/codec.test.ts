@@ -54,6 +54,24 @@ describe('assertSerializable', () => {
     expect(refusal(new Map())?.path).toBe('x');
   });
 
+  it('refuses subclasses of Array, Date and Uint8Array, and arrays with other properties', () => {
+    class List extends Array<number> {}
+    class Day extends Date {}
+    class Bytes extends Uint8Array {}
+    expect(refusal({ l: new List() })?.message).toContain('an instance of List');
+    expect(refusal([new Day(0)])?.message).toContain('an instance of Day');
+    expect(refusal(new Bytes(1))?.message).toContain('an instance of Bytes');
+    // What `exec` and `match` return: the match, with index, input and groups besides.
+    expect(refusal({ m: /(?<n>\d+)/.exec('a1') })).toEqual({
+      path: 'x.m.index',
+      message: expect.stringContaining('a property of an array besides its items') as string,
+    });
+    const holes = [1, , 3]; // eslint-disable-line no-sparse-arrays
+    expect(refusal(holes)).toBeNull();
+    expect(refusal(Object.assign(holes, { extra: 1 }))?.path).toBe('x.extra');
+    expect(refusal(Buffer.from('a'))).toBeNull();
+  });
+
   it('refuses a cycle at the value that closes it', () => {
     const a: Record<string, unknown> = { list: [] };
     (a.list as unknown[]).push({ back: a });

@@ -8,6 +8,9 @@ import { expectRefused, seedStore, type BadCall, type Seed } from './seeded.js';
 class Money {
   constructor(readonly amount: number) {}
 }
+class List extends Array<number> {}
+class Day extends Date {}
+class Bytes extends Uint8Array {}
 
 function cycle(): unknown {
   const a: { self?: unknown; list: unknown[] } = { list: [] };
@@ -27,6 +30,10 @@ const UNSTORABLE: [string, () => unknown][] = [
   ['a promise', () => ({ later: Promise.resolve(1) })],
   ['a cycle', cycle],
   ['a bare function', () => () => 1],
+  ['a RegExp match (an array with index, input, groups)', () => ({ m: /b/.exec('abc') })],
+  ['a subclass of Array', () => ({ list: new List() })],
+  ['a subclass of Date', () => ({ at: new Day(0) })],
+  ['a subclass of Uint8Array', () => [new Bytes(2)]],
 ];
 
 function unstorable(label: string, value: () => unknown): BadCall[] {

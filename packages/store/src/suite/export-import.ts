@@ -4,6 +4,7 @@ import type { Run } from '../records.js';
 import type { Store } from '../store.js';
 import { expectCairnError, expectTypeError, type SuiteContext } from './context.js';
 import { makeLog, makeRun, makeSleep, makeTask, makeWait, withStatus } from './fixtures.js';
+import { sameValue } from './exact-values.js';
 import { rawEntries, snapshot } from './snapshot.js';
 
 /** Values JSON cannot hold on its own, which must come back exactly. */
@@ -22,6 +23,12 @@ const TRICKY = {
   text: 'quotes " and \\ and \n and \u2028 and emoji \u{1F680}',
   big: 2 ** 53 - 1,
   small: 5e-324,
+  cut: 'Thanks 👍'.slice(0, 8),
+  holes: [1, , 3], // eslint-disable-line no-sparse-arrays
+  buffer: Buffer.from([1, 2]),
+  bare: Object.assign(Object.create(null) as object, { a: 1 }),
+  negativeZero: -0,
+  proto: JSON.parse('{"__proto__":{"polluted":true},"$cairn":"hole"}') as unknown,
 };
 
 /** Runs with something in every part: tasks of each kind, logs, inbox, tags, tricky values. */
@@ -105,6 +112,7 @@ export function exportImportTests(ctx: SuiteContext): void {
     expect(input.nested).toEqual({ $cairn: 'date', v: 5 });
     expect(input.text).toBe(TRICKY.text);
     expect(input.small).toBe(5e-324);
+    expect(sameValue(input, { i: 0, ...TRICKY })).toBe(true);
   });
 
   it('a filter exports only the runs it selects; lines may come from an async iterable', async () => {

@@ -8,6 +8,7 @@ import { createContext, type StoreSuiteOptions } from './context.js';
 import { corruptTests } from './corrupt.js';
 import { deleteTests } from './delete.js';
 import { enginePathTests } from './engine-path.js';
+import { exactValueTests } from './exact-values.js';
 import { exportImportTests } from './export-import.js';
 import { inboxLogTests } from './inbox-logs.js';
 import { indexTests } from './indexes.js';
@@ -63,6 +64,7 @@ export function storeSuite(options: StoreSuiteOptions): void {
     describe('corrupt records', () => corruptTests(ctx));
     describe('bad arguments', () => badInputTests(ctx));
     describe('bad values', () => badValueTests(ctx));
+    describe('values come back exactly', () => exactValueTests(ctx));
   });
 }
 
@@ -83,5 +85,6 @@ export {
   nextTime,
   withStatus,
 } from './fixtures.js';
+export { exactValues, sameValue } from './exact-values.js';
 export { rawEntries, snapshot } from './snapshot.js';
 export type { RunSnapshot, SnapshotOptions, StoreSnapshot } from './snapshot.js';
