@@ -1,30 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { MemoryStore } from '@cairn/store';
-import {
-  CairnError,
-  ManualClock,
-  workflow,
-  type Engine,
-  type EngineOptions,
-} from '../src/index.js';
-import { deferred, never, open, rejectsWithCode, snapshot, until } from './support.js';
+import { CairnError, ManualClock, workflow } from '../src/index.js';
+import { deferred, never, openForTest, rejectsWithCode, snapshot, until } from './support.js';
 
 const input = z.object({}).default({});
 
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
-  cleanup = [];
-});
-
-async function setup(
-  options: Omit<EngineOptions, 'store'>,
-): Promise<{ engine: Engine; store: MemoryStore }> {
-  const opened = await open(options);
-  cleanup.push(() => opened.store.close());
-  return opened;
-}
+const setup = openForTest;
 
 describe('cancelling a running run', () => {
   it('aborts the signal of the step in flight and ends the run cancelled', async () => {

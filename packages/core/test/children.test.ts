@@ -1,29 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { MemoryStore } from '@cairn/store';
+import { CairnError, ManualClock, TerminalError, workflow } from '../src/index.js';
 import {
-  CairnError,
-  ManualClock,
-  TerminalError,
-  workflow,
-  type Engine,
-  type EngineOptions,
-} from '../src/index.js';
-import { crash, deferred, never, open, rejectsWithCode, until } from './support.js';
+  closeAfterTest,
+  crash,
+  deferred,
+  never,
+  openForTest,
+  rejectsWithCode,
+  until,
+} from './support.js';
 
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
-  cleanup = [];
-});
-
-async function setup(
-  options: Omit<EngineOptions, 'store'>,
-): Promise<{ engine: Engine; store: MemoryStore }> {
-  const opened = await open(options);
-  cleanup.push(() => opened.store.close());
-  return opened;
-}
+const setup = openForTest;
 
 const leaf = workflow('leaf', {
   input: z.object({ n: z.number() }),
@@ -303,7 +291,7 @@ describe('children and restarts', () => {
     await until(() => childCalls === 1, 'the child step');
     const k2 = makeChild(false);
     const second = await crash(first.store, { workflows: [parent(k2), k2], clock });
-    cleanup.push(() => second.store.close());
+    closeAfterTest(second.store);
     expect(await second.engine.handle(handle.id).result()).toBe(42);
     expect(childCalls).toBe(2);
     const runs = (await second.store.listRuns()).items;

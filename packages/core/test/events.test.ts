@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { MemoryStore } from '@cairn/store';
 import {
@@ -10,7 +10,7 @@ import {
   type EngineEvents,
   type EngineOptions,
 } from '../src/index.js';
-import { crash, deferred, never, open, tick, until } from './support.js';
+import { closeAfterTest, crash, deferred, never, open, tick, until } from './support.js';
 
 const input = z.object({}).default({});
 
@@ -32,17 +32,11 @@ const ALL: EngineEventName[] = [
   'problem',
 ];
 
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
-  cleanup = [];
-});
-
 async function setup(
   options: Omit<EngineOptions, 'store'>,
 ): Promise<{ engine: Engine; store: MemoryStore; log: () => string[]; events: Logged[] }> {
   const opened = await open(options);
-  cleanup.push(() => opened.store.close());
+  closeAfterTest(opened.store);
   const events: Logged[] = [];
   for (const name of ALL) {
     opened.engine.on(name, (event) => events.push({ name, event } as Logged));
@@ -273,7 +267,7 @@ describe('listeners', () => {
       });
     const clock = new ManualClock();
     const first = await open({ workflows: [make(true)], clock });
-    cleanup.push(() => first.store.close());
+    closeAfterTest(first.store);
     const handle = await first.engine.start('slow-start', {});
     const seen: string[] = [];
     const second = await crash(first.store, {
@@ -285,7 +279,7 @@ describe('listeners', () => {
         'run:completed': () => seen.push('run:completed'),
       },
     });
-    cleanup.push(() => second.store.close());
+    closeAfterTest(second.store);
     expect(await second.engine.handle(handle.id).result()).toBe('done');
     expect(seen).toEqual(['run:recovered', 'run:completed']);
   });

@@ -1,22 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { MemoryStore } from '@cairn/store';
-import { ManualClock, workflow, type Engine, type EngineOptions } from '../src/index.js';
-import { deferred, open, rejectsWithCode, snapshot, until } from './support.js';
+import { ManualClock, workflow } from '../src/index.js';
+import { deferred, openForTest, rejectsWithCode, snapshot, until } from './support.js';
 
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
-  cleanup = [];
-});
-
-async function setup(
-  options: Omit<EngineOptions, 'store'>,
-): Promise<{ engine: Engine; store: MemoryStore }> {
-  const opened = await open(options);
-  cleanup.push(() => opened.store.close());
-  return opened;
-}
+const setup = openForTest;
 
 function counted<S extends z.ZodType>(name: string, schema: S) {
   const state = { calls: 0 };

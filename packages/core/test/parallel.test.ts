@@ -1,24 +1,20 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { isUuid, type MemoryStore } from '@cairn/store';
-import { ManualClock, workflow, type Engine, type EngineOptions } from '../src/index.js';
-import { crash, deferred, open, settle, until, type Deferred } from './support.js';
+import { isUuid } from '@cairn/store';
+import { ManualClock, workflow } from '../src/index.js';
+import {
+  closeAfterTest,
+  crash,
+  type Deferred,
+  deferred,
+  openForTest,
+  settle,
+  until,
+} from './support.js';
 
 const input = z.object({}).default({});
 
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
-  cleanup = [];
-});
-
-async function setup(
-  options: Omit<EngineOptions, 'store'>,
-): Promise<{ engine: Engine; store: MemoryStore }> {
-  const opened = await open(options);
-  cleanup.push(() => opened.store.close());
-  return opened;
-}
+const setup = openForTest;
 
 /** Counts steps running at once and holds each until released. */
 function tracker() {
@@ -239,7 +235,7 @@ describe('recorded values', () => {
     await until(async () => (await first.store.getTask(handle.id, 'wait')) !== undefined);
     await clock.advance(60_000);
     const second = await crash(first.store, { workflows: [make(false)], clock });
-    cleanup.push(() => second.store.close());
+    closeAfterTest(second.store);
     const result = (await second.engine.handle(handle.id).result()) as Record<string, unknown>;
     expect(result).toMatchObject(firstSeen as Record<string, unknown>);
     const seen = firstSeen as { now: number; random: number; uuid: string };
@@ -296,7 +292,7 @@ describe('recorded values', () => {
     const handle = await first.engine.start('recorded-branches', {});
     await until(async () => (await first.store.getTask(handle.id, 'a'))?.status === 'completed');
     const second = await crash(first.store, { workflows: [make(false)], clock });
-    cleanup.push(() => second.store.close());
+    closeAfterTest(second.store);
     const ids = (await second.engine.handle(handle.id).result()) as string[];
     expect(firstIds).toHaveLength(2);
     expect(ids).toEqual(firstIds);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CairnError, MemoryStore, type Run } from '@cairn/store';
 import {
@@ -11,6 +11,7 @@ import {
   type StepContext,
 } from '../src/index.js';
 import {
+  closeAfterTest,
   crash,
   deferred,
   never,
@@ -23,14 +24,8 @@ import {
 
 const input = z.object({ n: z.number().default(0) });
 
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
-  cleanup = [];
-});
-
 function track<T extends { store: MemoryStore }>(opened: T): T {
-  cleanup.push(() => opened.store.close());
+  closeAfterTest(opened.store);
   return opened;
 }
 

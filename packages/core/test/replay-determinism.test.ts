@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { MemoryStore } from '@cairn/store';
 import {
@@ -9,15 +9,9 @@ import {
   type Engine,
   type WorkflowContext,
 } from '../src/index.js';
-import { crash, deferred, never, open, rejectsWithCode, until } from './support.js';
+import { closeAfterTest, crash, deferred, never, open, rejectsWithCode, until } from './support.js';
 
 const input = z.object({}).default({});
-
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
-  cleanup = [];
-});
 
 /**
  * Starts `before` and lets it get as far as `ready` says, "crashes", and opens a new engine
@@ -32,12 +26,12 @@ async function changeCode(
   const clock = new ManualClock();
   const v1: AnyWorkflow = workflow('changing', { input, run: before });
   const first = await open({ workflows: [v1, ...others], clock });
-  cleanup.push(() => first.store.close());
+  closeAfterTest(first.store);
   const handle = await first.engine.start(v1, {});
   await until(() => ready(first.store, handle.id), 'the first run to get far enough');
   const v2: AnyWorkflow = workflow('changing', { input, run: after });
   const second = await crash(first.store, { workflows: [v2, ...others], clock });
-  cleanup.push(() => second.store.close());
+  closeAfterTest(second.store);
   return { ...second, runId: handle.id };
 }
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MemoryStore } from '@cairn/store';
 import {
@@ -10,24 +10,16 @@ import {
   type EngineOptions,
   type StepContext,
 } from '../src/index.js';
-import { crash, deferred, open, rejectsWithCode, tick, until } from './support.js';
+import { closeAfterTest, crash, deferred, open, rejectsWithCode, tick, until } from './support.js';
 
 const input = z.object({}).default({});
-
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
-  cleanup = [];
-});
 
 async function setup(
   options: Omit<EngineOptions, 'store'>,
   store?: MemoryStore,
 ): Promise<{ engine: Engine; store: MemoryStore }> {
   const opened = await open(store ? { ...options, store } : options);
-  cleanup.push(async () => {
-    await opened.store.close();
-  });
+  closeAfterTest(opened.store);
   return opened;
 }
 
@@ -160,7 +152,7 @@ describe('replay', () => {
     const handle = await first.engine.start('replay', {});
     await until(() => calls.b === 1, 'step b to start');
     const second = await crash(first.store, { workflows: [make(false)], clock });
-    cleanup.push(() => second.store.close());
+    closeAfterTest(second.store);
     const result = await second.engine.handle(handle.id).result();
     expect(result).toEqual({ a: { n: 41 }, b: 'b-again', c: 42 });
     expect(calls).toEqual({ a: 1, b: 2, c: 1 });
@@ -195,7 +187,7 @@ describe('replay', () => {
     const handle = await first.engine.start('replay-failure', {});
     await until(async () => (await first.store.getTask(handle.id, 'after')) !== undefined);
     const second = await crash(first.store, { workflows: [make(false)], clock });
-    cleanup.push(() => second.store.close());
+    closeAfterTest(second.store);
     expect(await second.engine.handle(handle.id).result()).toBe('STEP_FAILED');
     expect(calls).toBe(1);
     const task = await second.store.getTask(handle.id, 'fails');

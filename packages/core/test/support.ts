@@ -131,11 +131,19 @@ export async function tick(clock: ManualClock, ms: number): Promise<void> {
   await clock.advance(ms);
 }
 
-/** `open`, with the store closed when the current test ends. */
+/** Closes `store` when the current test ends (however it ends). */
+export function closeAfterTest(store: MemoryStore): void {
+  onTestFinished(() => store.close().catch(() => undefined));
+}
+
+/**
+ * The core tests' fixture: `open`, with the store closed when the current test ends. A store
+ * given in `options` (a restart over the same memory) is closed then too.
+ */
 export async function openForTest(
   options: Omit<EngineOptions, 'store'> & { store?: MemoryStore },
 ): Promise<{ engine: Engine; store: MemoryStore }> {
   const opened = await open(options);
-  onTestFinished(() => opened.store.close());
+  closeAfterTest(opened.store);
   return opened;
 }

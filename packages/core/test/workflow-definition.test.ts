@@ -1,27 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MemoryStore } from '@cairn/store';
 import { CairnError, ManualClock, createEngine, workflow, type Engine } from '../src/index.js';
-import { deferred, open, rejectsWithCode, snapshot } from './support.js';
+import { deferred, openForTest, rejectsWithCode, snapshot } from './support.js';
 
 const input = z.object({ n: z.number() });
 const noop = async (): Promise<null> => null;
 
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
-
 async function engineWith(
   ...workflows: Parameters<typeof createEngine>[0]['workflows']
 ): Promise<{ engine: Engine; store: MemoryStore }> {
-  const opened = await open({ workflows, clock: new ManualClock() });
-  cleanup.push(async () => {
-    await opened.engine.close();
-    await opened.store.close();
-  });
-  return opened;
+  return openForTest({ workflows, clock: new ManualClock() });
 }
 
 function codeOf(fn: () => unknown): { type: string; code: unknown } {
