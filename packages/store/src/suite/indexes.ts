@@ -286,12 +286,7 @@ export function indexTests(ctx: SuiteContext): void {
   });
 
   it('a finished sleep or wait removes its timer', async () => {
-    const store = await ctx.open();
-    const run = makeRun();
-    await store.createRun(run);
-    const sleep = makeSleep(run, { wakeAt: 1_000 });
-    const wait = makeWait(run, { timeoutAt: 2_000 });
-    await store.checkpoint({ tasks: [sleep, wait] });
+    const { store, sleep, wait } = await sleepAndWait(ctx);
     expect(await store.dueTimers(10_000)).toHaveLength(2);
     await store.checkpoint({ tasks: [finished(sleep)] });
     expect((await store.dueTimers(10_000)).map((t) => t.taskId)).toEqual([wait.taskId]);
@@ -304,12 +299,7 @@ export function indexTests(ctx: SuiteContext): void {
   // The engine never changes a field that keys an entry; a checkpoint from outside it may, and
   // then the entries of the record it replaces that the new one does not have are deleted.
   it('a sleep whose wakeAt moves, or a wait whose timeoutAt is cleared, leaves no stale timer', async () => {
-    const store = await ctx.open();
-    const run = makeRun();
-    await store.createRun(run);
-    const sleep = makeSleep(run, { wakeAt: 1_000 });
-    const wait = makeWait(run, { timeoutAt: 2_000 });
-    await store.checkpoint({ tasks: [sleep, wait] });
+    const { store, run, sleep, wait } = await sleepAndWait(ctx);
     await store.checkpoint({
       tasks: [
         { ...sleep, wakeAt: 5_000 },
@@ -349,4 +339,17 @@ export function indexTests(ctx: SuiteContext): void {
     expect(await ids({})).toEqual([run.id]);
     expect(await store.verify()).toMatchObject({ ok: true, problems: [] });
   });
+}
+
+/** A store holding a run with a sleep (waking at 1,000) and a wait (timing out at 2,000). */
+async function sleepAndWait(
+  ctx: SuiteContext,
+): Promise<{ store: Store; run: Run; sleep: Task; wait: Task }> {
+  const store = await ctx.open();
+  const run = makeRun();
+  await store.createRun(run);
+  const sleep = makeSleep(run, { wakeAt: 1_000 });
+  const wait = makeWait(run, { timeoutAt: 2_000 });
+  await store.checkpoint({ tasks: [sleep, wait] });
+  return { store, run, sleep, wait };
 }
