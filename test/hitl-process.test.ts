@@ -4,6 +4,7 @@ import { uuidv7 } from '@cairn/store';
 import { Child } from './helpers/child.js';
 import { hitlWorkflows } from './helpers/hitl-workflows.js';
 import { tempDir } from './helpers/temp.js';
+import { until } from './helpers/until.js';
 
 /**
  * Human-in-the-loop across real processes: a run paused at a wait (or by an operator) in
@@ -51,14 +52,6 @@ async function takeOver(
   });
   open = { engine, store };
   return { engine, store, recovered };
-}
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const pidOf = (child: Child): number => child.process.pid!;
@@ -171,7 +164,8 @@ describe('human in the loop across processes', () => {
 
     const { engine, store, recovered } = await takeOver(path);
     expect(recovered).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Recovery is over once createEngine resolved: the paused run is not loaded, now or later.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
     expect(engine.activeRuns).toBe(0);
     expect(await engine.get(runId)).toMatchObject({
       status: 'paused',

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { createEngine, workflow, type Engine } from '@cairn/core';
 import { LevelStore, MemoryStore, type Store } from '@cairn/store';
 import { tempDir } from './helpers/temp.js';
+import { until } from './helpers/until.js';
 
 /**
  * A value a workflow saw on its first execution is the value it sees on every replay, after
@@ -83,14 +84,6 @@ const level = (): Backend => {
     open: () => new LevelStore({ path }),
   };
 };
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe.each([memory, level])('values replayed after a restart', (backend) => {
   it(`are the values the workflow saw first (${backend().name})`, async () => {

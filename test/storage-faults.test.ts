@@ -15,6 +15,7 @@ import {
   type EngineEvents,
 } from '@cairn/core';
 import type { Checkpoint, LogInput, LogLine, Store } from '@cairn/store';
+import { until } from './helpers/until.js';
 
 /**
  * Storage faults, in process (DESIGN "fail closed for state, open for telemetry"). A checkpoint
@@ -44,15 +45,6 @@ function deferred(): Deferred {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
-}
-
-/** Lets timers, I/O and promise callbacks run until `condition` holds (bounded). */
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (await condition()) return;
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {

@@ -31,7 +31,17 @@ describe('files', () => {
       mkdirSync(`${path}.partial`);
       const sink = lineSink(path, { write: () => true });
       await sink.write('{"a":1}');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The file is opened on the thread pool: wait until the sink has seen it fail (a write
+      // then throws), so that close() comes after the failure.
+      let seen = false;
+      for (let i = 0; i < 10_000 && !seen; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        seen = await Promise.resolve(sink.write('{"b":2}')).then(
+          () => false,
+          () => true,
+        );
+      }
+      expect(seen).toBe(true);
       await expect(sink.close()).rejects.toMatchObject({ code: 'EISDIR' });
     } finally {
       rmSync(dir, { recursive: true, force: true });

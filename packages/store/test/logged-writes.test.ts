@@ -374,7 +374,8 @@ describe('a LevelStore in strict durability', () => {
       read = true;
       return tasks;
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // LevelDB's write is held: however many turns pass, the listing waits for it.
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
     expect(read).toBe(false);
     release();
     expect(await listing).toEqual([task]);
