@@ -212,12 +212,12 @@ export async function failStep(
 }
 
 /**
- * The "started" marker of an attempt: a soft write (not synced on its own), which the store
- * hands to the operating system before it returns (log-file.ts), so that it is on disk before
- * the step function runs.
+ * The "started" marker of an attempt: a soft write (not synced on its own). It resolves once the
+ * store's log has it, at the end of the current turn with the other markers of the turn: the
+ * step function is called after that, so the attempt is on disk if the process dies in it.
  */
-function markStarted(exec: RunExecution, task: Task): void {
-  exec.host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((cause: unknown) => {
+function markStarted(exec: RunExecution, task: Task): Promise<void> {
+  return exec.host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((cause: unknown) => {
     exec.host.events.emit('warning', {
       message: 'A step start marker could not be written',
       runId: exec.run.id,
@@ -283,7 +283,10 @@ export async function runAttempt<T>(
   exec.host.stepStarted();
   // Recorded before the step function runs: a process that dies in it leaves the attempt on
   // disk, and the next one is attempt + 1.
-  markStarted(exec, task);
+  await markStarted(exec, task);
+  if (exec.state !== 'active') {
+    return { ok: false, started: true, error: new CairnError('CANCELLED', 'Run stopped') };
+  }
   // The attempt's abort controller is made only when something needs it: a timeout, a
   // step function that reads its signal, or an asynchronous step (cancellation aborts it).
   let controller: AbortController | null = null;

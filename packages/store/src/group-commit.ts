@@ -44,9 +44,12 @@ export class GroupCommitter {
   readonly #syncDurable: boolean;
   #pending = new Map<string, Pending>();
   #waiters: Waiter[] = [];
+  /** Soft writes that go at the end of this turn, before their writers go on (`writeSoon`). */
+  #soon = new Map<string, DeferredWrite>();
+  #soonWaiters: Waiter[] = [];
   #durable = false;
   #scheduled = false;
-  /** Batches being written: one, or more when some were written at once (`flushNow`). */
+  /** Batches being written: one, or more when soft writes went on their own (`writeSoon`). */
   readonly #inflight = new Set<Promise<void>>();
   #batches = 0;
 
@@ -70,7 +73,11 @@ export class GroupCommitter {
     durable: boolean,
     failed?: (error: unknown) => void,
   ): Promise<void> {
-    for (const [k, v] of entries) this.#pending.set(k, v);
+    for (const [k, v] of entries) {
+      this.#pending.set(k, v);
+      // A later write of a key replaces an earlier one.
+      this.#soon.delete(k);
+    }
     if (durable) this.#durable = true;
     const done = new Promise<void>((resolve, reject) => {
       this.#waiters.push({ resolve, reject, failed });
@@ -100,13 +107,40 @@ export class GroupCommitter {
   }
 
   /**
-   * Hands what is pending to the writer now, as a batch of its own, even while another batch
-   * is being written. Only for a writer that takes a batch in order as it is given (the store's
-   * log appends it before `write` returns): then it is in the operating system's hands when
-   * this returns.
+   * A soft write under `key` (its entries made when its batch is), written in a batch of its
+   * own with the other such writes of this turn, at its end, even while another batch is being
+   * written: resolves once the writer has it. For a writer that takes each batch in order as it
+   * is given (the store's log appends it before `write` returns), that is before the caller
+   * goes on, and so before whatever it does next (a step function that may kill the process).
    */
-  flushNow(): void {
-    if (this.#waiters.length > 0) void this.#run(true);
+  writeSoon(key: string, expand: () => Iterable<readonly [string, WriteValue]>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.delete(key);
+      this.#soon.set(key, { expand, reject });
+      this.#soonWaiters.push({ resolve, reject });
+      if (this.#soonWaiters.length === 1) process.nextTick(() => this.#runSoon());
+    });
+  }
+
+  #runSoon(): void {
+    const waiters = this.#soonWaiters;
+    const soon = this.#soon;
+    this.#soonWaiters = [];
+    this.#soon = new Map();
+    const entries = new Map<string, WriteValue>();
+    for (const v of soon.values()) {
+      try {
+        for (const [ek, ev] of v.expand()) entries.set(ek, ev);
+      } catch (error) {
+        v.reject(error);
+      }
+    }
+    if (entries.size === 0) {
+      // Every write was replaced by a later one of the same key, which tells its own writer.
+      for (const w of waiters) w.resolve();
+      return;
+    }
+    void this.#launch(entries, false, waiters);
   }
 
   /**
@@ -131,8 +165,8 @@ export class GroupCommitter {
     if (this.#waiters.length > 0) this.#schedule();
   }
 
-  #run(now = false): Promise<void> {
-    if (this.#inflight.size > 0 && !now) return Promise.all(this.#inflight).then(() => undefined);
+  #run(): Promise<void> {
+    if (this.#inflight.size > 0) return Promise.all(this.#inflight).then(() => undefined);
     if (this.#waiters.length === 0) return Promise.resolve();
     const pending = this.#pending;
     const waiters = this.#waiters;
@@ -152,6 +186,11 @@ export class GroupCommitter {
     this.#pending = new Map();
     this.#waiters = [];
     this.#durable = false;
+    return this.#launch(entries, sync, waiters);
+  }
+
+  /** Hands `entries` to the writer as one batch and tells `waiters` how it went. */
+  #launch(entries: Map<string, WriteValue>, sync: boolean, waiters: Waiter[]): Promise<void> {
     const failed = (cause: unknown): void => {
       const reason = withOsReason('A batch could not be written to the store', cause);
       const error =

@@ -400,15 +400,17 @@ export abstract class LevelBackedStore extends Store {
     const usage = checkpoint.usage ?? [];
     const first = checkpoint.runs?.[0] ?? checkpoint.tasks?.[0];
     // A soft write from the engine (a step's "started" marker, a recorded value) reaches the
-    // operating system before this returns, in the store's log: a process that dies next, say
-    // in the step function, leaves it on disk (not synced: a power cut may lose it). Elsewhere
-    // it is made when its batch is flushed. One that carries usage is written as it comes.
+    // store's log at the end of this turn, with the others of the turn, even while a batch is
+    // being synced; it resolves once the log has it (the operating system has it, not synced:
+    // a power cut may lose it), and the engine waits for that before it calls the step
+    // function. Elsewhere it is made when its batch is flushed. One that carries usage is
+    // written as it comes.
     if (trusted && !durable && first !== undefined && usage.length === 0) {
       if (!this.#committer) throw new CairnError('STORE_CLOSED', 'The store is not open');
       const slot = 'id' in first ? runKey(first.id) : taskKey(first.runId, first.taskId);
-      const written = this.#committer.writeDeferred(slot, () => entriesOf());
-      if (this.writesThroughLog) this.#committer.flushNow();
-      return written;
+      return this.writesThroughLog
+        ? this.#committer.writeSoon(slot, () => entriesOf())
+        : this.#committer.writeDeferred(slot, () => entriesOf());
     }
     // Encoding happens here, synchronously: a refused record throws before anything is queued.
     const runs = trusted ? (checkpoint.runs ?? []) : [];
