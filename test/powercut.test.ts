@@ -44,8 +44,8 @@ import { readLife, takeSnapshot, type Snapshot } from './helpers/torture-ledger.
  * a line per cut.
  */
 
-const CUTS = Number(process.env.CAIRN_POWERCUT_CUTS ?? 40);
-const RUNS = Number(process.env.CAIRN_POWERCUT_RUNS ?? 96);
+const CUTS = Number(process.env.CAIRN_POWERCUT_CUTS ?? 100);
+const RUNS = Number(process.env.CAIRN_POWERCUT_RUNS ?? 240);
 const VERBOSE = process.env.CAIRN_POWERCUT_VERBOSE !== undefined;
 const seed = testSeed();
 /** Steps at once in the child: low, so the work outlives each life. */
