@@ -15,6 +15,7 @@ import {
   type EngineEvents,
 } from '@cairn/core';
 import type { Checkpoint, LogInput, LogLine, Store } from '@cairn/store';
+import type { BackendWriteOptions } from '@cairn/store/engine';
 import { until } from './helpers/until.js';
 
 /**
@@ -409,12 +410,15 @@ describe('a resume whose checkpoint fails', () => {
     const writing = deferred();
     const proceed = deferred();
     class SlowWaits extends MemoryStore {
-      protected override async _checkpoint(cp: Checkpoint, durable: boolean): Promise<void> {
+      protected override async _checkpoint(
+        cp: Checkpoint,
+        options: BackendWriteOptions,
+      ): Promise<void> {
         if (cp.tasks?.some((t) => t.kind === 'wait' && t.status === 'waiting')) {
           writing.resolve();
           await proceed.promise;
         }
-        return super._checkpoint(cp, durable);
+        return super._checkpoint(cp, options);
       }
     }
     const store = new SlowWaits();

@@ -1,5 +1,6 @@
+import { storePort } from '@cairn/store/engine';
 import { createEngine } from '@cairn/core';
-import { LevelStore, MemoryStore, TRUSTED_CHECKPOINT, usageOfStep, type Run } from '@cairn/store';
+import { LevelStore, MemoryStore, usageOfStep, type Run } from '@cairn/store';
 import {
   NO_SYNC,
   PAYLOAD,
@@ -100,12 +101,15 @@ export async function storeSequential(sizes: Sizes, durability: Durability): Pro
   for (let w = 0; w < sizes.workflows; w++) {
     const id = `${created.id.slice(0, 24)}${String(w).padStart(12, '0')}`;
     const run: Run = { ...created, id };
-    await store[TRUSTED_CHECKPOINT]({ runs: [run] }, true, true);
+    await storePort(store).write({ runs: [run] }, { durable: true, created: true });
     for (const t of tasks) {
       const task = { ...t, runId: id };
-      await store[TRUSTED_CHECKPOINT]({ tasks: [task], usage: [usageOfStep(run, task)] }, true);
+      await storePort(store).write(
+        { tasks: [task], usage: [usageOfStep(run, task)] },
+        { durable: true },
+      );
     }
-    await store[TRUSTED_CHECKPOINT]({ runs: [{ ...ended, id }] }, true);
+    await storePort(store).write({ runs: [{ ...ended, id }] }, { durable: true });
   }
   const seconds = (performance.now() - start) / 1000;
   await store.close();

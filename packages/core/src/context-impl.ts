@@ -1,5 +1,5 @@
 /** The `WorkflowContext` a workflow function receives, and the recorded values and logs behind it. */
-import { CairnError, TRUSTED_CHECKPOINT, faults, uuidv7, type LogLevel } from '@cairn/store';
+import { CairnError, faults, uuidv7, type LogLevel } from '@cairn/store';
 import type { WorkflowContext } from './context.js';
 import { typeError } from './execution-support.js';
 import { newTask } from './new-records.js';
@@ -89,7 +89,7 @@ export function recordValue<T>(
   });
   exec.tasks.set(taskId, task);
   // Not synced on its own: anything that depends on the value is written after it.
-  exec.host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((error: unknown) => {
+  exec.writeSoft({ tasks: [task] }).catch((error: unknown) => {
     void exec.fatal(error);
   });
   return value;

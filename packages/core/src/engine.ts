@@ -6,10 +6,6 @@ import {
   MAX_LIMIT,
   Store,
   TERMINAL_STATUSES,
-  TRUSTED_CHECKPOINT,
-  RUN_UNCHANGED,
-  UNWATCH_RUN,
-  WATCH_RUN,
   assertSerializable,
   diagnose,
   roundTrip,
@@ -26,6 +22,7 @@ import {
   type UsageQuery,
   type UsageRow,
 } from '@cairn/store';
+import { storePort, type StorePort } from '@cairn/store/engine';
 import PQueue from 'p-queue';
 import { systemClock, type Clock } from './clock.js';
 import { fromErrorInfo } from './errors.js';
@@ -66,6 +63,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
  */
 export class Engine {
   readonly #store: Store;
+  /** The engine's door into the store: its writes and the change tracker (engine-port.ts). */
+  readonly #port: StorePort;
   readonly #ownsStore: boolean;
   readonly #clock: Clock;
   readonly #events = new Emitter();
@@ -154,6 +153,7 @@ export class Engine {
           };
     this.#store = options.store ?? new LevelStore();
     this.#ownsStore = options.store === undefined;
+    this.#port = storePort(this.#store);
     this.#queue = new PQueue({ concurrency });
     for (const wf of options.workflows as readonly unknown[]) this.#register(wf as AnyWorkflow);
     if (options.on !== undefined) {
@@ -174,6 +174,7 @@ export class Engine {
     this.#host = this.#makeHost();
     this.#internals = {
       store: this.#store,
+      port: this.#port,
       clock: this.#clock,
       events: this.#events,
       lock: this.#lock,
@@ -338,7 +339,7 @@ export class Engine {
       });
       // A generated id is new (UUIDv7): no need to read before writing, and nothing to delete.
       if (options.id === undefined)
-        await this.#store[TRUSTED_CHECKPOINT]({ runs: [run] }, true, true);
+        await this.#port.write({ runs: [run] }, { durable: true, created: true });
       else await this.#store.createRun(run);
       this.#launch(run, def, [], true);
     });
@@ -553,7 +554,7 @@ export class Engine {
   /** Keeps a run paused waiting for input in memory; the least recently paused leave. */
   #park(exec: RunExecution): void {
     this.#forget(exec.id);
-    const stamp = this.#store[WATCH_RUN](exec.id);
+    const stamp = this.#port.changes.watch(exec.id);
     // A store that cannot know of every write to the run (others write its data) keeps none.
     if (stamp === null) {
       exec.unload();
@@ -571,7 +572,7 @@ export class Engine {
     const parked = this.#parked.get(runId);
     if (parked === undefined) return;
     this.#parked.delete(runId);
-    this.#store[UNWATCH_RUN](runId);
+    this.#port.changes.unwatch(runId);
     parked.exec.unload();
   }
 
@@ -583,12 +584,12 @@ export class Engine {
   #unpark(runId: string): RunExecution | undefined {
     const parked = this.#parked.get(runId);
     if (parked === undefined) return undefined;
-    if (!this.#store[RUN_UNCHANGED](runId, parked.stamp)) {
+    if (!this.#port.changes.unchanged(runId, parked.stamp)) {
       this.#forget(runId);
       return undefined;
     }
     this.#parked.delete(runId);
-    this.#store[UNWATCH_RUN](runId);
+    this.#port.changes.unwatch(runId);
     this.#active.set(runId, parked.exec);
     parked.exec.unpark();
     return parked.exec;
@@ -632,6 +633,7 @@ export class Engine {
   #makeHost(): ExecutionHost {
     return {
       store: this.#store,
+      port: this.#port,
       clock: this.#clock,
       events: this.#events,
       retry: this.#retry,

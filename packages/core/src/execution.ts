@@ -1,6 +1,5 @@
 import {
   CairnError,
-  TRUSTED_CHECKPOINT,
   faults,
   assertSerializable,
   taskFailureCode,
@@ -10,6 +9,7 @@ import {
   type TaskKind,
   type InboxEntry,
 } from '@cairn/store';
+import type { StorePort } from '@cairn/store/engine';
 import type { Clock } from './clock.js';
 import type { WorkflowContext } from './context.js';
 import { fromErrorInfo, toErrorInfo } from './errors.js';
@@ -33,6 +33,8 @@ import { fireTimer } from './sleeps.js';
 /** What an execution needs from its engine. */
 export interface ExecutionHost {
   readonly store: Store;
+  /** The engine's door into the store: every write of a run goes through it (`write`, `writeSoft`). */
+  readonly port: StorePort;
   readonly clock: Clock;
   readonly events: Emitter;
   readonly retry: RetryPolicy;
@@ -372,7 +374,7 @@ export class RunExecution {
     let landing: Promise<void>;
     this.#writing++;
     try {
-      landing = this.host.store[TRUSTED_CHECKPOINT](checkpoint, true);
+      landing = this.host.port.write(checkpoint, { durable: true });
     } catch (error) {
       this.#wrote();
       return this.#writeFailed(checkpoint, error, onRefused);
@@ -384,6 +386,15 @@ export class RunExecution {
         return this.#writeFailed(checkpoint, error, onRefused);
       },
     );
+  }
+
+  /**
+   * A soft checkpoint (a step's "started" marker, a recorded value): not synced on its own;
+   * resolves once the store has it (a `LevelStore`'s log, at the end of the turn). A failure
+   * is the caller's to report: losing it costs at most a repeat.
+   */
+  writeSoft(checkpoint: Parameters<Store['checkpoint']>[0]): Promise<void> {
+    return this.host.port.write(checkpoint, { durable: false });
   }
 
   #wrote(): void {
@@ -518,7 +529,7 @@ export class RunExecution {
       this.run = transition(this.run, 'paused', this.host.clock.now(), { pausedTaskId });
       try {
         faults.hit('pause.before-commit', this.run);
-        await this.host.store[TRUSTED_CHECKPOINT]({ runs: [this.run] }, true);
+        await this.host.port.write({ runs: [this.run] }, { durable: true });
       } catch (error) {
         this.state = 'active';
         await this.fatal(error);
@@ -721,7 +732,7 @@ export class RunExecution {
     });
     try {
       try {
-        await this.host.store[TRUSTED_CHECKPOINT]({ runs: [this.run], tasks: leftovers }, true);
+        await this.host.port.write({ runs: [this.run], tasks: leftovers }, { durable: true });
       } catch (refused) {
         if (status !== 'completed' || !refusedBeforeWriting(refused)) throw refused;
         // The result cannot be stored (too large): the run fails with that error instead,
@@ -729,7 +740,7 @@ export class RunExecution {
         status = 'failed';
         errorInfo = toErrorInfo(refused, 'RUN_FAILED');
         this.run = transition(last, 'failed', now, { error: errorInfo });
-        await this.host.store[TRUSTED_CHECKPOINT]({ runs: [this.run], tasks: leftovers }, true);
+        await this.host.port.write({ runs: [this.run], tasks: leftovers }, { durable: true });
       }
     } catch (cause) {
       // The final state could not be written: the run stays as it was on disk and recovery

@@ -7,7 +7,6 @@ import {
   CairnError,
   TERMINAL_STATUSES,
   isCairnError,
-  TRUSTED_CHECKPOINT,
   assertSerializable,
   checkOptionNames,
   type Run,
@@ -252,7 +251,7 @@ export async function pauseRun(engine: EngineInternals, runId: string): Promise<
       engine.forget(runId);
       const tasks = await engine.store.listTasks(runId);
       const paused = operatorPaused(run, tasks, engine.clock.now());
-      await engine.store[TRUSTED_CHECKPOINT]({ runs: [paused] }, true);
+      await engine.port.write({ runs: [paused] }, { durable: true });
       engine.events.emit('run:paused', {
         runId,
         workflow: run.workflow,
@@ -289,7 +288,7 @@ export async function cancelRun(engine: EngineInternals, runId: string): Promise
     engine.forget(runId);
     const ended = cancelRunRecords(run, await engine.store.listTasks(runId), engine.clock.now());
     children.push(...ended.children);
-    await engine.store[TRUSTED_CHECKPOINT]({ runs: [ended.run], tasks: ended.tasks }, true);
+    await engine.port.write({ runs: [ended.run], tasks: ended.tasks }, { durable: true });
     engine.events.emit('run:cancelled', { runId, workflow: run.workflow });
     engine.timers.release(runId);
     engine.notifyFinished(ended.run);

@@ -6,7 +6,6 @@
 import {
   CairnError,
   TERMINAL_STATUSES,
-  TRUSTED_CHECKPOINT,
   type InboxEntry,
   type Page,
   type Run,
@@ -14,6 +13,7 @@ import {
   type Task,
   type Timer,
 } from '@cairn/store';
+import type { StorePort } from '@cairn/store/engine';
 import type { Clock } from './clock.js';
 import { toErrorInfo } from './errors.js';
 import type { Emitter } from './events.js';
@@ -28,6 +28,8 @@ import type { AnyWorkflow } from './workflow.js';
 /** What recovery needs from the engine (its private state, handed over by reference). */
 export interface EngineInternals {
   readonly store: Store;
+  /** The engine's door into the store (its writes and change tracker). */
+  readonly port: StorePort;
   readonly clock: Clock;
   readonly events: Emitter;
   readonly lock: KeyedLock;
@@ -186,7 +188,7 @@ async function recover(engine: EngineInternals, stored: Run): Promise<void> {
           const ended = endRun(run, tasks, 'failed', toErrorInfo(error, 'RUN_FAILED'), now, {
             recoveries,
           });
-          await engine.store[TRUSTED_CHECKPOINT]({ runs: [ended.run], tasks: ended.tasks }, true);
+          await engine.port.write({ runs: [ended.run], tasks: ended.tasks }, { durable: true });
           engine.events.emit('run:failed', {
             runId: run.id,
             workflow: run.workflow,
@@ -199,7 +201,7 @@ async function recover(engine: EngineInternals, stored: Run): Promise<void> {
         run = { ...run, recoveries, updatedAt: engine.clock.now() };
       }
     }
-    if (run !== stored) await engine.store[TRUSTED_CHECKPOINT]({ runs: [run] }, true);
+    if (run !== stored) await engine.port.write({ runs: [run] }, { durable: true });
     engine.events.emit('run:recovered', {
       runId: run.id,
       workflow: run.workflow,

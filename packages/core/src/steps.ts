@@ -1,7 +1,6 @@
 /** Steps: running a step function through the queue, retries with backoff, timeouts, and checkpointing each outcome. */
 import {
   CairnError,
-  TRUSTED_CHECKPOINT,
   checkOptionNames,
   faults,
   assertSerializable,
@@ -217,7 +216,7 @@ export async function failStep(
  * step function is called after that, so the attempt is on disk if the process dies in it.
  */
 function markStarted(exec: RunExecution, task: Task): Promise<void> {
-  return exec.host.store[TRUSTED_CHECKPOINT]({ tasks: [task] }, false).catch((cause: unknown) => {
+  return exec.writeSoft({ tasks: [task] }).catch((cause: unknown) => {
     exec.host.events.emit('warning', {
       message: 'A step start marker could not be written',
       runId: exec.run.id,

@@ -11,10 +11,10 @@ import { z } from 'zod';
 import {
   MemoryStore,
   STORE_DIR_ENV,
-  TRUSTED_CHECKPOINT,
   type Checkpoint,
   type Task,
 } from '@cairn/store';
+import type { BackendWriteOptions } from '@cairn/store/engine';
 import {
   CairnError,
   ManualClock,
@@ -176,16 +176,15 @@ class SlowChildStore extends MemoryStore {
   readonly writing = deferred();
   readonly gate = deferred();
 
-  override async [TRUSTED_CHECKPOINT](
+  protected override async _checkpoint(
     checkpoint: Checkpoint,
-    durable: boolean,
-    created?: boolean,
+    options: BackendWriteOptions,
   ): Promise<void> {
     if (checkpoint.runs?.some((run) => run.parentRunId !== null)) {
       this.writing.resolve();
       await this.gate.promise;
     }
-    return super[TRUSTED_CHECKPOINT](checkpoint, durable, created);
+    return super._checkpoint(checkpoint, options);
   }
 }
 

@@ -1,9 +1,5 @@
-import {
-  MemoryStore,
-  TRUSTED_CHECKPOINT,
-  type Checkpoint,
-  type CheckpointOptions,
-} from '@cairn/store';
+import { MemoryStore, type Checkpoint } from '@cairn/store';
+import type { BackendWriteOptions } from '@cairn/store/engine';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { workflow, type CairnError } from '../src/index.js';
@@ -35,19 +31,13 @@ class SlowStore extends MemoryStore {
     return super.putInbox(runId, taskId, data);
   }
 
-  // The engine writes through the store's trusted path; the public one is gated the same way.
-  override async [TRUSTED_CHECKPOINT](
+  // Every checkpoint, the engine's (through its port) and the public one's, is gated.
+  protected override async _checkpoint(
     checkpoint: Checkpoint,
-    durable: boolean,
-    created?: boolean,
+    options: BackendWriteOptions,
   ): Promise<void> {
     await this.#gateWait(checkpoint);
-    return super[TRUSTED_CHECKPOINT](checkpoint, durable, created);
-  }
-
-  override async checkpoint(checkpoint: Checkpoint, options?: CheckpointOptions): Promise<void> {
-    await this.#gateWait(checkpoint);
-    return super.checkpoint(checkpoint, options);
+    return super._checkpoint(checkpoint, options);
   }
 
   async #gateWait(checkpoint: Checkpoint): Promise<void> {

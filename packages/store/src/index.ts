@@ -37,14 +37,7 @@ export type {
   TaskStatus,
   Timer,
 } from './records.js';
-export {
-  MAX_LIMIT,
-  RUN_UNCHANGED,
-  Store,
-  TRUSTED_CHECKPOINT,
-  UNWATCH_RUN,
-  WATCH_RUN,
-} from './store.js';
+export { MAX_LIMIT, Store } from './store.js';
 export type {
   Checkpoint,
   CheckpointOptions,
@@ -60,7 +53,7 @@ export type {
   RunFilter,
   StoreStatus,
   StoreSupports,
-} from './store.js';
+} from './store-types.js';
 export { LevelBackedStore } from './level-backed-store.js';
 export { LevelStore, MemoryStore } from './level-store.js';
 export type { LogDamagePolicy, LogDamageReason, SalvageReport } from './log-recovery.js';

@@ -1,6 +1,7 @@
 import { decode, decodeRaw, encode } from './codec.js';
 import { decodeRun, decodeTask } from './compact.js';
 import { CairnError, withOsReason } from './errors.js';
+import type { BackendWriteOptions } from './engine-port.js';
 import { GroupCommitter, type DeferredWrite, type WriteValue } from './group-commit.js';
 import { LoggedWrites } from './logged-writes.js';
 import { readSalvages, type LogDamagePolicy, type SalvageReport } from './log-recovery.js';
@@ -339,12 +340,9 @@ export abstract class LevelBackedStore extends Store {
     return bytes === undefined ? undefined : decodeRun(k, bytes);
   }
 
-  protected _checkpoint(
-    checkpoint: Checkpoint,
-    durable: boolean,
-    trusted = false,
-    created = false,
-  ): Promise<void> {
+  protected _checkpoint(checkpoint: Checkpoint, options: BackendWriteOptions): Promise<void> {
+    const { durable, trusted } = options;
+    const created = options.created === true;
     if (!trusted) {
       return this.#tracked(
         this.#replacedEntries(checkpoint).then((replaced) =>

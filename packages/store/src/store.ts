@@ -28,7 +28,6 @@ import {
   USAGE_GROUPS,
   UsageDeltaSchema,
   isDay,
-  type UsageDelta,
   type UsageQuery,
   type UsageRow,
 } from './usage.js';
@@ -41,134 +40,43 @@ import {
   type LogInput,
   type LogLine,
   type Run,
-  type RunStatus,
   type Task,
   type Timer,
 } from './records.js';
+import { ChangeTracker } from './change-tracker.js';
+import { PORT, type BackendWriteOptions, type StorePort } from './engine-port.js';
+import type {
+  Checkpoint,
+  CheckpointOptions,
+  Durability,
+  InboxEntry,
+  InboxRef,
+  IntegrityReport,
+  ListRunsQuery,
+  ListWaitingQuery,
+  Page,
+  RunFilter,
+  StoreStatus,
+  StoreSupports,
+} from './store-types.js';
 
-/**
- * `strict` syncs every batch to disk before its promise resolves (survives power loss).
- * `process` hands the batch to the OS without syncing (survives a crash of the process).
- */
-export type Durability = 'strict' | 'process';
+export type {
+  Checkpoint,
+  CheckpointOptions,
+  CorruptRecord,
+  Durability,
+  InboxEntry,
+  InboxRef,
+  IntegrityProblem,
+  IntegrityReport,
+  ListRunsQuery,
+  ListWaitingQuery,
+  Page,
+  RunFilter,
+  StoreStatus,
+  StoreSupports,
+} from './store-types.js';
 
-/** What a backend can do; the conformance suite skips, with a reason, what it cannot. */
-export interface StoreSupports {
-  /** Data outlives `close()` and a new store at the same location sees it. */
-  readonly persistence: boolean;
-  /** A second process opening the same location is refused with `STORE_LOCKED`. */
-  readonly locking: boolean;
-  /** Older on-disk layouts are migrated forward on open. */
-  readonly migrations: boolean;
-  /** `prune()` can compact the space it freed (LevelDB `compactRange`). */
-  readonly compaction: boolean;
-}
-
-export interface InboxRef {
-  readonly runId: string;
-  readonly taskId: string;
-}
-
-/**
- * One atomic state change: every record here, every index entry and timer derived from
- * them, and every inbox entry consumed, are written in one batch or not at all.
- */
-export interface Checkpoint {
-  /** Run records to write (whole records: they replace what is stored). */
-  readonly runs?: readonly Run[];
-  /** Task records to write (whole records). */
-  readonly tasks?: readonly Task[];
-  /** Inbox entries consumed by this change, deleted in the same batch. */
-  readonly inboxTaken?: readonly InboxRef[];
-  /** Usage of the steps this change completes, added to the usage totals in the same batch. */
-  readonly usage?: readonly UsageDelta[];
-}
-
-export interface CheckpointOptions {
-  /**
-   * `false` marks a write whose loss is harmless (a step's "started" marker): it is not
-   * synced on its own, and a later write of the same key in the same batch replaces it.
-   * @default true
-   */
-  readonly durable?: boolean;
-}
-
-/** Which runs a listing, an export or a prune looks at. Every filter given must hold. */
-export interface RunFilter {
-  readonly status?: RunStatus;
-  readonly workflow?: string;
-  readonly namespace?: string;
-  /** Runs created at or after this time (epoch ms). */
-  readonly since?: number;
-  /** Runs created before this time (epoch ms). */
-  readonly until?: number;
-  /** Runs that have every one of these tags. */
-  readonly tags?: readonly string[];
-}
-
-export interface ListRunsQuery extends RunFilter {
-  /** @default 100 */
-  readonly limit?: number;
-  /** The `cursor` of the previous page. */
-  readonly cursor?: string | null;
-}
-
-export interface ListWaitingQuery {
-  readonly runId?: string;
-  /** @default 100 */
-  readonly limit?: number;
-  readonly cursor?: string | null;
-}
-
-/** A record that could not be read, reported instead of failing the whole listing. */
-export interface CorruptRecord {
-  readonly key: string;
-  readonly error: CairnError;
-}
-
-export interface Page<T> {
-  readonly items: T[];
-  /** Pass as `cursor` to get the next page; `null` when there is none. */
-  readonly cursor: string | null;
-  readonly corrupt: CorruptRecord[];
-}
-
-export interface InboxEntry {
-  readonly runId: string;
-  readonly taskId: string;
-  readonly data: unknown;
-  readonly at: number;
-}
-
-export interface IntegrityProblem {
-  readonly kind: 'corrupt' | 'missing-entry' | 'orphan-entry' | 'orphan-task';
-  readonly key: string;
-  readonly message: string;
-}
-
-export interface IntegrityReport {
-  readonly ok: boolean;
-  readonly runs: number;
-  readonly tasks: number;
-  readonly entries: number;
-  readonly problems: IntegrityProblem[];
-}
-
-export type StoreStatus = 'opening' | 'open' | 'closing' | 'closed';
-
-/** The key of the engine's unchecked write path on every `Store` (see `[TRUSTED_CHECKPOINT]`). */
-export const TRUSTED_CHECKPOINT: unique symbol = Symbol.for('cairn.store.trustedCheckpoint');
-
-/**
- * The keys of the engine's change tracking (see `[WATCH_RUN]`): an engine that keeps a paused
- * run in memory asks the store, before it resumes it, whether anything wrote the run since.
- */
-export const WATCH_RUN: unique symbol = Symbol.for('cairn.store.watchRun');
-export const RUN_UNCHANGED: unique symbol = Symbol.for('cairn.store.runUnchanged');
-export const UNWATCH_RUN: unique symbol = Symbol.for('cairn.store.unwatchRun');
-
-/** Runs followed at most; past it, every followed run counts as changed (never wrongly not). */
-const MAX_WATCHED = 100_000;
 
 const VALIDATE_TRUSTED = process.env.CAIRN_VALIDATE_WRITES === '1';
 
@@ -199,9 +107,11 @@ export abstract class Store {
 
   #status: StoreStatus = 'closed';
   #opening: Promise<void> | null = null;
-  /** Followed runs and their stamp: replaced by a new one whenever the run is written. */
-  readonly #watched = new Map<string, number>();
-  #stamp = 0;
+  /** Which followed runs were written since (for the engine's paused runs: change-tracker.ts). */
+  readonly #changes = new ChangeTracker(
+    () => this.soleWriter,
+    () => this.#status === 'open',
+  );
 
   /**
    * Whether every write to the data goes through this object, so that it knows of every
@@ -222,7 +132,7 @@ export abstract class Store {
     if (this.#opening) return this.#opening;
     this.#status = 'opening';
     // Whatever was followed may have changed while the store was closed.
-    this.#watched.clear();
+    this.#changes.forgetAll();
     this.#opening = this._open().then(
       () => {
         this.#status = 'open';
@@ -253,49 +163,8 @@ export abstract class Store {
   async createRun(run: Run): Promise<void> {
     const checked = checkRun(run);
     this.#assertOpen();
-    this.#touch(checked.id);
+    this.#changes.touch(checked.id);
     await this._createRun(checked);
-  }
-
-  /**
-   * Starts following writes to a run through this store; returns the stamp to compare with
-   * `[RUN_UNCHANGED]`, or null when this store cannot know of every write (it is not the
-   * data's only writer). Engine-only, like `[TRUSTED_CHECKPOINT]`.
-   */
-  [WATCH_RUN](runId: string): number | null {
-    if (!this.soleWriter) return null;
-    if (this.#watched.size >= MAX_WATCHED) this.#watched.clear();
-    const stamp = ++this.#stamp;
-    this.#watched.set(runId, stamp);
-    return stamp;
-  }
-
-  /**
-   * True only when nothing can have written the run since `[WATCH_RUN]` gave `stamp`: no
-   * write touched it through this store (any write naming the run: its record, a task, its
-   * inbox), the store was not reopened, and this store is the data's only writer. False
-   * whenever unsure.
-   */
-  [RUN_UNCHANGED](runId: string, stamp: number): boolean {
-    return this.soleWriter && this.#status === 'open' && this.#watched.get(runId) === stamp;
-  }
-
-  [UNWATCH_RUN](runId: string): void {
-    this.#watched.delete(runId);
-  }
-
-  /** A write touches `runId`: a followed run gets a new stamp. */
-  #touch(runId: string): void {
-    if (this.#watched.size > 0 && this.#watched.has(runId)) {
-      this.#watched.set(runId, ++this.#stamp);
-    }
-  }
-
-  #touchCheckpoint(checkpoint: Checkpoint): void {
-    if (this.#watched.size === 0) return;
-    for (const run of checkpoint.runs ?? []) this.#touch(run.id);
-    for (const task of checkpoint.tasks ?? []) this.#touch(task.runId);
-    for (const ref of checkpoint.inboxTaken ?? []) this.#touch(ref.runId);
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
@@ -315,29 +184,30 @@ export abstract class Store {
       throw typeError('options.durable must be a boolean');
     }
     this.#assertOpen();
-    this.#touchCheckpoint(checked);
-    await this._checkpoint(checked, options.durable ?? true);
+    this.#changes.touchCheckpoint(checked);
+    await this._checkpoint(checked, { durable: options.durable ?? true, trusted: false });
   }
 
   /**
-   * The engine's write path: a checkpoint of records the engine built itself, written
-   * without checking them again (they are checked on every read). A soft write
-   * (`durable: false`) is encoded only when its batch is flushed, and not at all when a later
-   * write of the same record replaces it first. Application code uses `checkpoint()`.
-   *
-   * A checkpoint the store refuses before writing anything (a record too large, a value it
-   * cannot encode, the store closed) throws synchronously, so the engine knows at once that
-   * nothing was written; the returned promise settles when the batch is written.
-   *
-   * `created`: the runs in it are new, with ids just generated, so nothing of theirs is on
-   * disk and there are no index entries of another status to delete.
+   * The engine's door into this store (engine-port.ts): its writes, which skip checks the
+   * engine's own records do not need, and the change tracker. Reached through `storePort()`
+   * from `@cairn/store/engine`; the symbol is not part of the main entry.
    */
-  [TRUSTED_CHECKPOINT](checkpoint: Checkpoint, durable: boolean, created = false): Promise<void> {
-    this.#assertOpen();
-    // The test suite sets CAIRN_VALIDATE_WRITES so every record the engine writes is checked.
-    if (VALIDATE_TRUSTED) checkCheckpoint(checkpoint);
-    this.#touchCheckpoint(checkpoint);
-    return this._checkpoint(checkpoint, durable, true, created);
+  [PORT](): StorePort {
+    return {
+      write: (checkpoint, options) => {
+        this.#assertOpen();
+        // The test suite sets CAIRN_VALIDATE_WRITES so every record the engine writes is checked.
+        if (VALIDATE_TRUSTED) checkCheckpoint(checkpoint);
+        this.#changes.touchCheckpoint(checkpoint);
+        return this._checkpoint(checkpoint, {
+          durable: options.durable,
+          trusted: true,
+          created: options.created === true,
+        });
+      },
+      changes: this.#changes,
+    };
   }
 
   async getTask(runId: string, taskId: string): Promise<Task | undefined> {
@@ -403,7 +273,7 @@ export abstract class Store {
     this.#assertOpen();
     return prune(this, checked, {
       deleteRuns: (runIds, dryRun) => {
-        if (!dryRun) for (const id of runIds) this.#touch(id);
+        if (!dryRun) for (const id of runIds) this.#changes.touch(id);
         return this._deleteRuns(runIds, dryRun);
       },
       compact: () => this._compact(),
@@ -436,7 +306,7 @@ export abstract class Store {
     return parseImport(lines, options, {
       existing: (runIds) => this._existingRuns(runIds),
       write: (bundles) => {
-        for (const bundle of bundles) this.#touch(bundle.run.id);
+        for (const bundle of bundles) this.#changes.touch(bundle.run.id);
         return this._importRuns(bundles);
       },
       // The records were parsed with their schemas already.
@@ -490,7 +360,7 @@ export abstract class Store {
     checkId('taskId', taskId);
     assertSerializable(data, 'data');
     this.#assertOpen();
-    this.#touch(runId);
+    this.#changes.touch(runId);
     await this._putInbox({ runId, taskId, data, at: Date.now() });
   }
 
@@ -506,7 +376,7 @@ export abstract class Store {
     checkId('runId', runId);
     checkId('taskId', taskId);
     this.#assertOpen();
-    this.#touch(runId);
+    this.#changes.touch(runId);
     return this._takeInbox(runId, taskId);
   }
 
@@ -556,7 +426,7 @@ export abstract class Store {
   async deleteRun(runId: string): Promise<boolean> {
     checkId('runId', runId);
     this.#assertOpen();
-    this.#touch(runId);
+    this.#changes.touch(runId);
     return this._deleteRun(runId);
   }
 
@@ -616,15 +486,13 @@ export abstract class Store {
   protected abstract _createRun(run: Run): Promise<void>;
   protected abstract _getRun(runId: string): Promise<Run | undefined>;
   /**
-   * `trusted`: the records come from `[TRUSTED_CHECKPOINT]` and a soft write may be deferred.
-   * A backend should refuse (throw) synchronously when it will write nothing; see there.
+   * Writes one checkpoint (see `WriteOptions` in engine-port.ts for `durable` and `created`).
+   * `trusted`: the engine built the records (its port), so a soft write may be made when its
+   * batch is, and the records replaced need not be read. A backend should refuse (throw)
+   * synchronously when it will write nothing (a record too large, the store closed), so that
+   * the engine knows at once that nothing was written.
    */
-  protected abstract _checkpoint(
-    checkpoint: Checkpoint,
-    durable: boolean,
-    trusted?: boolean,
-    created?: boolean,
-  ): Promise<void>;
+  protected abstract _checkpoint(checkpoint: Checkpoint, options: BackendWriteOptions): Promise<void>;
   protected abstract _getTask(runId: string, taskId: string): Promise<Task | undefined>;
   protected abstract _listTasks(runId: string): Promise<Task[]>;
   protected abstract _listRuns(

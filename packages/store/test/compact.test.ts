@@ -1,4 +1,5 @@
 /** Compact run and task records (format 4): exact round trips, both forms read, damage caught. */
+import { storePort } from '../src/engine-port.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,6 @@ import {
   RunSchema,
   TASK_KINDS,
   TASK_STATUSES,
-  TRUSTED_CHECKPOINT,
   TaskSchema,
   type Run,
   type Task,
@@ -273,7 +273,10 @@ describe.each([
     withStore(create, async (store) => {
       const run = makeRun();
       const task = makeTask(run, { taskId: 'a' });
-      await store[TRUSTED_CHECKPOINT]({ runs: [run], tasks: [task] }, true, true);
+      await storePort(store).write(
+        { runs: [run], tasks: [task] },
+        { durable: true, created: true },
+      );
       await store.settled();
       const bytes = (await store.level.get(taskKey(run.id, 'a')))!;
       expect(decodeRaw('t', bytes)).toBeInstanceOf(Array);

@@ -1,4 +1,5 @@
 /** A LevelStore's write path through its log (`CAIRN-WAL`) in both durabilities: acknowledgement, LevelDB behind, replay on open, and failures. */
+import { storePort } from '../src/engine-port.js';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,6 @@ import {
   CURRENT_SCHEMA_VERSION,
   LevelStore,
   MIGRATIONS,
-  TRUSTED_CHECKPOINT,
   type Run,
   type Task,
 } from '../src/index.js';
@@ -270,7 +270,7 @@ describe('a LevelStore in process durability', () => {
       // The engine's path: nothing read before a write, so writes never wait for LevelDB.
       while (!stop && written < 3000) {
         const task = makeTask(run, { taskId: `t${written % 50}` });
-        await store[TRUSTED_CHECKPOINT]({ tasks: [task] }, true);
+        await storePort(store).write({ tasks: [task] }, { durable: true });
         written++;
       }
     })();
@@ -289,7 +289,10 @@ describe('a LevelStore in process durability', () => {
     const store = await openStore(path, 'process');
     for (let i = 0; i < 20; i++) {
       const run = makeRun();
-      void store[TRUSTED_CHECKPOINT]({ runs: [run], tasks: [makeTask(run)] }, true, true);
+      void storePort(store).write(
+        { runs: [run], tasks: [makeTask(run)] },
+        { durable: true, created: true },
+      );
       expect(await store.verify()).toMatchObject({ ok: true, problems: [] });
     }
   });
@@ -301,7 +304,7 @@ describe('a LevelStore in process durability', () => {
     setTimeout(() => (firedAt = written), 0);
     for (; written < 2000; written++) {
       const task = makeTask(run, { taskId: `t${written}` });
-      await store[TRUSTED_CHECKPOINT]({ tasks: [task] }, true);
+      await storePort(store).write({ tasks: [task] }, { durable: true });
     }
     // It ran while the writer was going, not after its last write.
     expect(firedAt).toBeGreaterThanOrEqual(0);
@@ -313,8 +316,8 @@ describe('a LevelStore in process durability', () => {
     await store.settled();
     const release = holdBatches(store, true);
     // The engine's path: no read before the write (a public checkpoint would wait for 'a').
-    await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: 'a' })] }, true);
-    await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: 'b' })] }, true);
+    await storePort(store).write({ tasks: [makeTask(run, { taskId: 'a' })] }, { durable: true });
+    await storePort(store).write({ tasks: [makeTask(run, { taskId: 'b' })] }, { durable: true });
     release();
     await expect(store.listTasks(run.id)).rejects.toMatchObject({ code: 'WRITE_FAILED' });
     await closeStore(store);
@@ -392,7 +395,7 @@ describe('a LevelStore in strict durability', () => {
       // One sync covers the soft batch and the durable one after it (the engine's path: a
       // public checkpoint reads first, and a read has the soft batch synced).
       const done = makeTask(run, { taskId: 'done' });
-      await store[TRUSTED_CHECKPOINT]({ tasks: [done] }, true);
+      await storePort(store).write({ tasks: [done] }, { durable: true });
       expect(syncs).toBe(1);
       expect((await store.listTasks(run.id)).map((t) => t.taskId).sort()).toEqual(['done', 'soft']);
       // A soft batch alone is synced before a read sees it.
@@ -424,7 +427,7 @@ describe('a LevelStore in strict durability', () => {
       await until(() => syncs === 1);
       await until(async () => (await db.get(taskKey(run.id, 'soft'))) !== undefined);
       const durable = makeTask(run, { taskId: 'durable' });
-      await store[TRUSTED_CHECKPOINT]({ tasks: [durable] }, true);
+      await storePort(store).write({ tasks: [durable] }, { durable: true });
       await until(async () => (await db.get(taskKey(run.id, 'durable'))) !== undefined);
       expect(syncs).toBe(2);
     } finally {
@@ -438,15 +441,15 @@ describe('a LevelStore in strict durability', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
       for (let i = 0; i < APPLY_AT_BATCHES - 1; i++) {
-        await store[TRUSTED_CHECKPOINT](
+        await storePort(store).write(
           { tasks: [makeTask(run, { taskId: `t${i}`, seq: i })] },
-          true,
+          { durable: true },
         );
       }
       await new Promise((resolve) => setImmediate(resolve));
       expect(await db.get(taskKey(run.id, 't0'))).toBeUndefined();
       const last = `t${APPLY_AT_BATCHES - 1}`;
-      await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: last })] }, true);
+      await storePort(store).write({ tasks: [makeTask(run, { taskId: last })] }, { durable: true });
       await until(async () => (await db.get(taskKey(run.id, last))) !== undefined);
       expect(await db.get(taskKey(run.id, 't0'))).toBeDefined();
     } finally {
@@ -461,10 +464,13 @@ describe('a LevelStore in strict durability', () => {
     const release = holdBatches(store);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
-      await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: 'a' })] }, true);
+      await storePort(store).write({ tasks: [makeTask(run, { taskId: 'a' })] }, { durable: true });
       // Taking `level` sends the batch waiting for its timer; LevelDB is held while writing it.
       void store.level;
-      await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: 'b', seq: 1 })] }, true);
+      await storePort(store).write(
+        { tasks: [makeTask(run, { taskId: 'b', seq: 1 })] },
+        { durable: true },
+      );
       expect(await db.get(taskKey(run.id, 'a'))).toBeUndefined();
       release();
       await until(async () => (await db.get(taskKey(run.id, 'a'))) !== undefined);
@@ -532,7 +538,10 @@ describe("LevelDB and the log's position in it", () => {
       const db = store.level;
       expect(await db.get(metaKey('logOpen'))).toEqual(encode(true));
       for (let i = 0; i < 5; i++) {
-        await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: `t${i}` })] }, true);
+        await storePort(store).write(
+          { tasks: [makeTask(run, { taskId: `t${i}` })] },
+          { durable: true },
+        );
       }
       await store.settled();
       const last = logged(path).at(-1)!.seq;
@@ -549,9 +558,9 @@ describe("LevelDB and the log's position in it", () => {
       await store.settled();
       faults.arm('log.sync', 'throw');
       try {
-        const written = store[TRUSTED_CHECKPOINT](
+        const written = storePort(store).write(
           { tasks: [makeTask(run, { taskId: 'a' })] },
-          true,
+          { durable: true },
         );
         // `process` acknowledges before the sync; `strict` fails the write itself.
         if (durability === 'strict')
@@ -569,9 +578,12 @@ describe("LevelDB and the log's position in it", () => {
       await store.settled();
       const release = holdBatches(store);
       const task = makeTask(run, { taskId: 'a' });
-      await store[TRUSTED_CHECKPOINT]({ tasks: [task] }, true);
+      await storePort(store).write({ tasks: [task] }, { durable: true });
       expect(await store.getTask(run.id, 'a')).toEqual(task);
-      await store[TRUSTED_CHECKPOINT]({ tasks: [{ ...task, status: 'completed' }] }, true);
+      await storePort(store).write(
+        { tasks: [{ ...task, status: 'completed' }] },
+        { durable: true },
+      );
       expect((await store.getTask(run.id, 'a'))?.status).toBe('completed');
       expect(await store.level.get(taskKey(run.id, 'a'))).toBeUndefined();
       release();
@@ -584,9 +596,15 @@ describe("LevelDB and the log's position in it", () => {
     it(`${durability}: the engine's soft writes of one turn reach the log in one record of their own, before their promises resolve`, async () => {
       const { path, store, run } = await storeWithRun(durability);
       await store.settled();
-      const durable = store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: 'a' })] }, true);
+      const durable = storePort(store).write(
+        { tasks: [makeTask(run, { taskId: 'a' })] },
+        { durable: true },
+      );
       const markers = ['b', 'c', 'd'].map((taskId) =>
-        store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId, status: 'running' })] }, false),
+        storePort(store).write(
+          { tasks: [makeTask(run, { taskId, status: 'running' })] },
+          { durable: false },
+        ),
       );
       await Promise.all(markers);
       const records = logged(path).filter((b) =>

@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import type { Run } from '../records.js';
-import { RUN_UNCHANGED, TRUSTED_CHECKPOINT, UNWATCH_RUN, WATCH_RUN, type Store } from '../store.js';
+import { storePort } from '../engine-port.js';
+import type { Store } from '../store.js';
 import { itIf, type SuiteContext } from './context.js';
 import { exportLines } from './export-import.js';
 import { makeRun, makeTask, makeWait, withStatus } from './fixtures.js';
@@ -24,7 +25,7 @@ async function pausedRun(store: Store, overrides: Partial<Run> = {}): Promise<Ru
 }
 
 /**
- * The engine's change tracking (`[WATCH_RUN]`, `[RUN_UNCHANGED]`, `[UNWATCH_RUN]`): a run
+ * The engine's change tracking (the port's `changes`: `watch`, `unchanged`, `unwatch`): a run
  * followed since a stamp is reported unchanged only while nothing wrote it. A store that is
  * its data's only writer (it locks its location) must be able to tell; any other store must
  * always report a change, since it cannot know what other writers did.
@@ -35,11 +36,11 @@ export function changeTrackingTests(ctx: SuiteContext): void {
   const sharedOnly = itIf(!sole, SOLE);
 
   /**
-   * `[WATCH_RUN]`: a stamp where the store can tell, null where it cannot (then -1 here, which
+   * `watch`: a stamp where the store can tell, null where it cannot (then -1 here, which
    * no run is ever given).
    */
   function watch(store: Store, runId: string): number {
-    const stamp = store[WATCH_RUN](runId);
+    const stamp = storePort(store).changes.watch(runId);
     expect(stamp === null).toBe(!sole);
     return stamp ?? -1;
   }
@@ -56,18 +57,18 @@ export function changeTrackingTests(ctx: SuiteContext): void {
     const { run, other } = await prepare(store);
     const stamp = watch(store, run.id);
     const otherStamp = watch(store, other.id);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(sole);
     await write(store, run, other);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(false);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(false);
     // The write touched `run` only: the bystander is still unchanged where the store can tell.
-    expect(store[RUN_UNCHANGED](other.id, otherStamp)).toBe(sole);
+    expect(storePort(store).changes.unchanged(other.id, otherStamp)).toBe(sole);
   }
 
   it('a watched run is unchanged until something writes it', async () => {
     const store = await ctx.open();
     const run = await pausedRun(store);
     const stamp = watch(store, run.id);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(sole);
     // Reads change nothing.
     await store.getRun(run.id);
     await store.listTasks(run.id);
@@ -78,7 +79,7 @@ export function changeTrackingTests(ctx: SuiteContext): void {
     await store.listRuns({ status: 'paused' });
     await store.dueTimers(Number.MAX_SAFE_INTEGER);
     await exportLines(store);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(sole);
   });
 
   it('a run never watched, or asked with a stamp it was not given, is changed', async () => {
@@ -87,12 +88,12 @@ export function changeTrackingTests(ctx: SuiteContext): void {
     const stampA = watch(store, a.id);
     const stampB = watch(store, b.id);
     if (sole) expect(stampB).not.toBe(stampA);
-    expect(store[RUN_UNCHANGED](a.id, stampB)).toBe(false);
-    expect(store[RUN_UNCHANGED](b.id, stampA)).toBe(false);
+    expect(storePort(store).changes.unchanged(a.id, stampB)).toBe(false);
+    expect(storePort(store).changes.unchanged(b.id, stampA)).toBe(false);
     const never = makeRun();
-    expect(store[RUN_UNCHANGED](never.id, stampA)).toBe(false);
-    expect(store[RUN_UNCHANGED](a.id, stampA)).toBe(sole);
-    expect(store[RUN_UNCHANGED](b.id, stampB)).toBe(sole);
+    expect(storePort(store).changes.unchanged(never.id, stampA)).toBe(false);
+    expect(storePort(store).changes.unchanged(a.id, stampA)).toBe(sole);
+    expect(storePort(store).changes.unchanged(b.id, stampB)).toBe(sole);
   });
 
   it('createRun of the watched id counts as a write', async () => {
@@ -101,10 +102,10 @@ export function changeTrackingTests(ctx: SuiteContext): void {
     const other = await pausedRun(store);
     const stamp = watch(store, run.id);
     const otherStamp = watch(store, other.id);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(sole);
     await store.createRun(run);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(false);
-    expect(store[RUN_UNCHANGED](other.id, otherStamp)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(false);
+    expect(storePort(store).changes.unchanged(other.id, otherStamp)).toBe(sole);
   });
 
   it('checkpoint of the run record counts as a write', async () => {
@@ -136,25 +137,31 @@ export function changeTrackingTests(ctx: SuiteContext): void {
 
   it("the engine's write path counts: its run record", async () => {
     await expectWriteCounts((store, run) =>
-      store[TRUSTED_CHECKPOINT]({ runs: [withStatus(run, 'running')] }, true),
+      storePort(store).write({ runs: [withStatus(run, 'running')] }, { durable: true }),
     );
   });
 
   it("the engine's write path counts: one of its tasks", async () => {
     await expectWriteCounts((store, run) =>
-      store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run, { taskId: 'another-step' })] }, false),
+      storePort(store).write(
+        { tasks: [makeTask(run, { taskId: 'another-step' })] },
+        { durable: false },
+      ),
     );
   });
 
   it("the engine's write path counts: one of its inbox entries taken", async () => {
     await expectWriteCounts((store, run) =>
-      store[TRUSTED_CHECKPOINT]({ inboxTaken: [{ runId: run.id, taskId: 'later' }] }, true),
+      storePort(store).write(
+        { inboxTaken: [{ runId: run.id, taskId: 'later' }] },
+        { durable: true },
+      ),
     );
   });
 
   it("the engine's write path counts: a new run (created)", async () => {
     await expectWriteCounts(
-      (store, run) => store[TRUSTED_CHECKPOINT]({ runs: [run] }, true, true),
+      (store, run) => storePort(store).write({ runs: [run] }, { durable: true, created: true }),
       async (store) => ({ run: makeRun({ status: 'running' }), other: await pausedRun(store) }),
     );
   });
@@ -199,10 +206,10 @@ export function changeTrackingTests(ctx: SuiteContext): void {
     const result = await store.prune({ olderThan: run.endedAt! + 1, dryRun: true });
     expect(result).toMatchObject({ dryRun: true, runs: 1 });
     expect(await store.getRun(run.id)).toEqual(run);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(true);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(true);
     // The real prune then does.
     await store.prune({ olderThan: run.endedAt! + 1 });
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(false);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(false);
   });
 
   it('importRuns counts as a write of the runs it imports', async () => {
@@ -230,7 +237,7 @@ export function changeTrackingTests(ctx: SuiteContext): void {
       tasks: [makeTask(other, { taskId: 'x' })],
       inboxTaken: [{ runId: other.id, taskId: 'later' }],
     });
-    await store[TRUSTED_CHECKPOINT]({ runs: [withStatus(fresh, 'paused')] }, true);
+    await storePort(store).write({ runs: [withStatus(fresh, 'paused')] }, { durable: true });
     await store.putInbox(other.id, 'approve', { approved: true, by: 'ada' });
     await store.takeInbox(other.id, 'approve');
     const source = await ctx.open();
@@ -241,7 +248,7 @@ export function changeTrackingTests(ctx: SuiteContext): void {
     const done = makeRun({ status: 'completed' });
     await store.createRun(done);
     expect((await store.prune({ olderThan: done.endedAt! + 1 })).runs).toBe(1);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(true);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(true);
   });
 
   it('watching again gives a new stamp; the old one is then reported changed', async () => {
@@ -250,13 +257,13 @@ export function changeTrackingTests(ctx: SuiteContext): void {
     const first = watch(store, run.id);
     const second = watch(store, run.id);
     if (sole) expect(second).not.toBe(first);
-    expect(store[RUN_UNCHANGED](run.id, first)).toBe(false);
-    expect(store[RUN_UNCHANGED](run.id, second)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, first)).toBe(false);
+    expect(storePort(store).changes.unchanged(run.id, second)).toBe(sole);
     // After a write, a new watch starts afresh.
     await store.putInbox(run.id, 'another', 1);
-    expect(store[RUN_UNCHANGED](run.id, second)).toBe(false);
+    expect(storePort(store).changes.unchanged(run.id, second)).toBe(false);
     const third = watch(store, run.id);
-    expect(store[RUN_UNCHANGED](run.id, third)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, third)).toBe(sole);
   });
 
   it('an unwatched run is reported changed, and writes to it are not followed', async () => {
@@ -265,31 +272,31 @@ export function changeTrackingTests(ctx: SuiteContext): void {
     const other = await pausedRun(store);
     const stamp = watch(store, run.id);
     const otherStamp = watch(store, other.id);
-    store[UNWATCH_RUN](run.id);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(false);
+    storePort(store).changes.unwatch(run.id);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(false);
     // Unwatching one run leaves the others followed; unwatching twice is harmless.
-    store[UNWATCH_RUN](run.id);
-    store[UNWATCH_RUN](makeRun().id);
-    expect(store[RUN_UNCHANGED](other.id, otherStamp)).toBe(sole);
+    storePort(store).changes.unwatch(run.id);
+    storePort(store).changes.unwatch(makeRun().id);
+    expect(storePort(store).changes.unchanged(other.id, otherStamp)).toBe(sole);
     await store.putInbox(run.id, 'another', 1);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(false);
-    expect(store[RUN_UNCHANGED](other.id, otherStamp)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(false);
+    expect(storePort(store).changes.unchanged(other.id, otherStamp)).toBe(sole);
   });
 
   it('closing the store, and opening it again, reports every watched run changed', async () => {
     const store = await ctx.open();
     const run = await pausedRun(store);
     const stamp = watch(store, run.id);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(sole);
     await store.close();
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(false);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(false);
     await store.open();
     expect(await store.getRun(run.id)).toEqual(run);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(false);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(false);
     // Followed afresh after the reopen.
     const again = watch(store, run.id);
     if (sole) expect(again).not.toBe(stamp);
-    expect(store[RUN_UNCHANGED](run.id, again)).toBe(sole);
+    expect(storePort(store).changes.unchanged(run.id, again)).toBe(sole);
   });
 
   it('a new store over the same data knows nothing of what the old one followed', async () => {
@@ -297,19 +304,19 @@ export function changeTrackingTests(ctx: SuiteContext): void {
     const run = await pausedRun(store);
     const stamp = watch(store, run.id);
     const next = await ctx.reopen(store);
-    expect(next[RUN_UNCHANGED](run.id, stamp)).toBe(false);
+    expect(storePort(next).changes.unchanged(run.id, stamp)).toBe(false);
     const fresh = watch(next, run.id);
-    expect(next[RUN_UNCHANGED](run.id, fresh)).toBe(sole);
+    expect(storePort(next).changes.unchanged(run.id, fresh)).toBe(sole);
   });
 
   sharedOnly('a store that may share its data follows nothing, and reports a change', async () => {
     const store = await ctx.open();
     const run = await pausedRun(store);
     const stamp = watch(store, run.id);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(false);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(false);
     await store.getRun(run.id);
-    expect(store[RUN_UNCHANGED](run.id, stamp)).toBe(false);
+    expect(storePort(store).changes.unchanged(run.id, stamp)).toBe(false);
     const again = watch(store, run.id);
-    expect(store[RUN_UNCHANGED](run.id, again)).toBe(false);
+    expect(storePort(store).changes.unchanged(run.id, again)).toBe(false);
   });
 }

@@ -1,7 +1,8 @@
+import { storePort } from '../engine-port.js';
 import { expect, it } from 'vitest';
 import { faults } from '../faults.js';
 import { RUN_STATUSES, type Run, type RunStatus } from '../records.js';
-import { TRUSTED_CHECKPOINT, type Store } from '../store.js';
+import { type Store } from '../store.js';
 import type { SuiteContext } from './context.js';
 import { makeRun, withStatus } from './fixtures.js';
 
@@ -23,7 +24,7 @@ async function expectIndexed(store: Store, run: Run): Promise<void> {
 
 /** Writes `run` through the engine's path (`created`: a new run). */
 function write(store: Store, run: Run, created = false): Promise<void> {
-  return store[TRUSTED_CHECKPOINT]({ runs: [run] }, true, created);
+  return storePort(store).write({ runs: [run] }, { durable: true, created: created });
 }
 
 /** A run created, then paused, through the engine's path. */
@@ -36,7 +37,7 @@ async function pausedRun(store: Store): Promise<Run> {
 }
 
 /**
- * The engine's write path (`[TRUSTED_CHECKPOINT]`): a store may write a run's later states
+ * The engine's write path (its port, `storePort(store).write`): a store may write a run's later states
  * with fewer index entries than a full write, but a listing by status must find the run under
  * its status only, whatever happened in between.
  */
@@ -60,7 +61,7 @@ export function enginePathTests(ctx: SuiteContext): void {
     faults.arm('commit.before-write', 'throw', { times: 1 });
     const failed = withStatus(run, 'paused');
     try {
-      await expect(store[TRUSTED_CHECKPOINT]({ runs: [failed] }, true)).rejects.toThrow();
+      await expect(storePort(store).write({ runs: [failed] }, { durable: true })).rejects.toThrow();
     } finally {
       faults.disarm('commit.before-write');
     }
@@ -77,11 +78,11 @@ export function enginePathTests(ctx: SuiteContext): void {
     const paused = withStatus(run, 'paused');
     const resumed = withStatus(paused, 'running');
     const failed = withStatus(resumed, 'failed');
-    const first = store[TRUSTED_CHECKPOINT]({ runs: [paused] }, true);
+    const first = storePort(store).write({ runs: [paused] }, { durable: true });
     // The next ones are issued while the first is being written, then in a later batch.
     await new Promise((resolve) => setImmediate(resolve));
-    const second = store[TRUSTED_CHECKPOINT]({ runs: [resumed] }, true);
-    const third = store[TRUSTED_CHECKPOINT]({ runs: [failed] }, true);
+    const second = storePort(store).write({ runs: [resumed] }, { durable: true });
+    const third = storePort(store).write({ runs: [failed] }, { durable: true });
     await Promise.all([first, second, third]);
     await expectIndexed(store, failed);
   });
@@ -106,15 +107,15 @@ export function enginePathTests(ctx: SuiteContext): void {
     const paused = withStatus(run, 'paused');
     const byHand = withStatus(paused, 'running');
     await Promise.all([
-      store[TRUSTED_CHECKPOINT]({ runs: [paused] }, true),
+      storePort(store).write({ runs: [paused] }, { durable: true }),
       store.checkpoint({ runs: [byHand] }),
-      store[TRUSTED_CHECKPOINT]({ runs: [withStatus(byHand, 'paused')] }, true),
+      storePort(store).write({ runs: [withStatus(byHand, 'paused')] }, { durable: true }),
     ]);
     const resumed = withStatus(withStatus(byHand, 'paused'), 'running');
     const done = withStatus(resumed, 'completed');
     await Promise.all([
-      store[TRUSTED_CHECKPOINT]({ runs: [resumed] }, true),
-      store[TRUSTED_CHECKPOINT]({ runs: [done] }, true),
+      storePort(store).write({ runs: [resumed] }, { durable: true }),
+      storePort(store).write({ runs: [done] }, { durable: true }),
     ]);
     await expectIndexed(store, done);
   });

@@ -1,7 +1,8 @@
+import { storePort } from '../engine-port.js';
 import { expect, it } from 'vitest';
 import { LevelBackedStore } from '../level-backed-store.js';
 import type { Run } from '../records.js';
-import { TRUSTED_CHECKPOINT, type Store } from '../store.js';
+import { type Store } from '../store.js';
 import { usageOfStep, type UsageDelta } from '../usage.js';
 import { failBatches } from './atomic.js';
 import { expectCairnError, expectTypeError, itIf, rawDb, type SuiteContext } from './context.js';
@@ -124,7 +125,7 @@ export function usageTests(ctx: SuiteContext): void {
     const store = await ctx.open();
     const run = makeRun();
     await store.createRun(run);
-    await store[TRUSTED_CHECKPOINT]({ tasks: [makeTask(run)], usage: [delta()] }, false);
+    await storePort(store).write({ tasks: [makeTask(run)], usage: [delta()] }, { durable: false });
     expect(await store.usage({ by: 'model' })).toEqual([
       { key: 'gpt-x', steps: 1, promptTokens: 100, completionTokens: 20, totalTokens: 120 },
     ]);
