@@ -8,12 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  MemoryStore,
-  STORE_DIR_ENV,
-  type Checkpoint,
-  type Task,
-} from '@cairn/store';
+import { MemoryStore, STORE_DIR_ENV, type Checkpoint, type Task } from '@cairn/store';
 import type { BackendWriteOptions } from '@cairn/store/engine';
 import {
   CairnError,

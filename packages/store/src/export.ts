@@ -3,7 +3,8 @@ import { checkOptionNames, optionNames } from './options.js';
 import { toTagged } from './json-tags.js';
 import type { Run, Task } from './records.js';
 import { usageOfStep } from './usage.js';
-import { MAX_LIMIT, type RunFilter, type Store } from './store.js';
+import { MAX_LIMIT, type Store } from './store.js';
+import type { RunFilter } from './store-types.js';
 
 /** Receives one line at a time, without its line break; may return a promise (backpressure). */
 export type LineWriter = (line: string) => void | Promise<void>;

@@ -5,7 +5,7 @@ import { EXPORT_FORMAT } from './export.js';
 import { fromTagged } from './json-tags.js';
 import { IdSchema, LogLineSchema, RunSchema, TaskSchema } from './records.js';
 import type { LogLine, Run, Task } from './records.js';
-import type { InboxEntry } from './store.js';
+import type { InboxEntry } from './store-types.js';
 
 export interface ImportProgress {
   /** Runs written (or skipped) so far. */

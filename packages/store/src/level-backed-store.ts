@@ -25,16 +25,16 @@ import { migrate, type LevelDb, type Migration, type MigrationProgress } from '.
 import type { LogInput, LogLine, Run, Task, Timer } from './records.js';
 import type { DeleteCounts } from './retention.js';
 import { UsageAggregates, type UsageDelta, type UsageQuery, type UsageRow } from './usage.js';
-import {
-  Store,
-  type Checkpoint,
-  type Durability,
-  type InboxEntry,
-  type IntegrityReport,
-  type ListRunsQuery,
-  type ListWaitingQuery,
-  type Page,
-} from './store.js';
+import { Store } from './store.js';
+import type {
+  Checkpoint,
+  Durability,
+  InboxEntry,
+  IntegrityReport,
+  ListRunsQuery,
+  ListWaitingQuery,
+  Page,
+} from './store-types.js';
 
 /** Usage keys whose deferred write is kept for reuse (a new day brings new keys). */
 const MAX_USAGE_WRITES = 10_000;

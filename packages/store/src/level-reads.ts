@@ -17,7 +17,13 @@ import type { LevelDb } from './migrations.js';
 import { IdSchema, LogLineSchema } from './records.js';
 import type { LogLine, Run, Task, Timer } from './records.js';
 import { matchesFilter, planRunScan } from './run-listing.js';
-import type { CorruptRecord, InboxEntry, ListRunsQuery, ListWaitingQuery, Page } from './store.js';
+import type {
+  CorruptRecord,
+  InboxEntry,
+  ListRunsQuery,
+  ListWaitingQuery,
+  Page,
+} from './store-types.js';
 import { z } from 'zod';
 
 /**

@@ -8,7 +8,7 @@ import { LOG_FILE } from './log-file.js';
 import type { LevelDb } from './migrations.js';
 import { resolveStorePath } from './paths.js';
 import { checkOptionNames, optionNames } from './options.js';
-import type { StoreSupports } from './store.js';
+import type { StoreSupports } from './store-types.js';
 
 /** The two backends of `LevelBackedStore`: LevelDB on disk, and memory-level. */
 

@@ -2,7 +2,7 @@ import { decodeRun, decodeTask } from './compact.js';
 import { runIndexKeys, taskIndexKeys } from './indexes.js';
 import { DERIVED_PREFIXES, PREFIX, SEP, displayKey, lastPart, prefixRange } from './keys.js';
 import type { LevelDb } from './migrations.js';
-import type { IntegrityProblem, IntegrityReport } from './store.js';
+import type { IntegrityProblem, IntegrityReport } from './store-types.js';
 
 /**
  * Checks a level-backed store's data: every record decodes, every index entry and timer has

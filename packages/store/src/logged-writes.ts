@@ -5,7 +5,7 @@ import type { LogBatch } from './log-format.js';
 import { recoverLog, applyBatches, markLog, retireLegacyLog } from './log-recovery.js';
 import type { LogDamagePolicy, SalvageReport } from './log-recovery.js';
 import type { LevelDb } from './migrations.js';
-import type { Durability } from './store.js';
+import type { Durability } from './store-types.js';
 import { NO_SYNC, SYNC, pointReader, type WritePath } from './write-path.js';
 import { encode } from './codec.js';
 import { APPLIED_SEQ_KEY } from './log-recovery.js';

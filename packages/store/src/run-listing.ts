@@ -1,6 +1,6 @@
 import { PREFIX, key, padTime, prefixRange } from './keys.js';
 import type { Run } from './records.js';
-import type { RunFilter } from './store.js';
+import type { RunFilter } from './store-types.js';
 
 /** The largest time `padTime` keeps in order (15 digits). */
 const MAX_PADDED = 999_999_999_999_999;

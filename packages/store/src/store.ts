@@ -24,13 +24,7 @@ import {
   type PruneOptions,
   type PruneResult,
 } from './retention.js';
-import {
-  USAGE_GROUPS,
-  UsageDeltaSchema,
-  isDay,
-  type UsageQuery,
-  type UsageRow,
-} from './usage.js';
+import { USAGE_GROUPS, UsageDeltaSchema, isDay, type UsageQuery, type UsageRow } from './usage.js';
 import {
   IdSchema,
   LogInputSchema,
@@ -59,24 +53,6 @@ import type {
   StoreStatus,
   StoreSupports,
 } from './store-types.js';
-
-export type {
-  Checkpoint,
-  CheckpointOptions,
-  CorruptRecord,
-  Durability,
-  InboxEntry,
-  InboxRef,
-  IntegrityProblem,
-  IntegrityReport,
-  ListRunsQuery,
-  ListWaitingQuery,
-  Page,
-  RunFilter,
-  StoreStatus,
-  StoreSupports,
-} from './store-types.js';
-
 
 const VALIDATE_TRUSTED = process.env.CAIRN_VALIDATE_WRITES === '1';
 
@@ -492,7 +468,10 @@ export abstract class Store {
    * synchronously when it will write nothing (a record too large, the store closed), so that
    * the engine knows at once that nothing was written.
    */
-  protected abstract _checkpoint(checkpoint: Checkpoint, options: BackendWriteOptions): Promise<void>;
+  protected abstract _checkpoint(
+    checkpoint: Checkpoint,
+    options: BackendWriteOptions,
+  ): Promise<void>;
   protected abstract _getTask(runId: string, taskId: string): Promise<Task | undefined>;
   protected abstract _listTasks(runId: string): Promise<Task[]>;
   protected abstract _listRuns(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planRunScan } from '../src/run-listing.js';
-import type { RunFilter } from '../src/store.js';
+import type { RunFilter } from '../src/store-types.js';
 
 /**
  * Which index a listing scans: the most selective one the filter names, never every run when

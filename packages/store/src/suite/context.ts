@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeEach, expect, it } from 'vitest';
 import { CairnError, type ErrorCode } from '../errors.js';
 import { LevelBackedStore } from '../level-backed-store.js';
 import type { LevelDb, MigrationProgress } from '../migrations.js';
-import type { Store, StoreSupports } from '../store.js';
+import type { Store } from '../store.js';
+import type { StoreSupports } from '../store-types.js';
 
 /** What the suite may ask of a backend's factory. */
 export interface StoreFactoryOptions {

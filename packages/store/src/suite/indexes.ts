@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { RUN_STATUSES, type Run, type Task } from '../records.js';
-import type { ListRunsQuery, Store } from '../store.js';
+import type { Store } from '../store.js';
+import type { ListRunsQuery } from '../store-types.js';
 import { allPages, type SuiteContext } from './context.js';
 import { finished, makeRun, makeSleep, makeTask, makeWait, withStatus } from './fixtures.js';
 

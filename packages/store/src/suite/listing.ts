@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { RUN_STATUSES, type Run } from '../records.js';
-import type { RunFilter, Store } from '../store.js';
+import type { Store } from '../store.js';
+import type { RunFilter } from '../store-types.js';
 import { allPages, expectCairnError, expectTypeError, type SuiteContext } from './context.js';
 import { makeRun, makeSleep, makeTask, makeWait } from './fixtures.js';
 

@@ -1,7 +1,8 @@
 import { displayKey } from '../keys.js';
 import { LevelBackedStore } from '../level-backed-store.js';
 import type { LogLine, Run, Task, Timer } from '../records.js';
-import { MAX_LIMIT, type InboxEntry, type Store } from '../store.js';
+import { MAX_LIMIT, type Store } from '../store.js';
+import type { InboxEntry } from '../store-types.js';
 
 export interface RunSnapshot {
   readonly run: Run;
